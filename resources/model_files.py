@@ -36,7 +36,7 @@ class ModelFilesResource(dg.ConfigurableResource):
         spec = self.spec(role)
         models_dir = Path(self.models_dir).expanduser()
         models_dir.mkdir(parents=True, exist_ok=True)
-        progress = logging_progress(log) if log is not None else None
+        progress = logging_progress(log, label=spec.file) if log is not None else None
         result = fetch_model(spec, models_dir, allow_http=self.allow_http, progress=progress)
         write_models_readme(models_dir, {role: result}, {role: spec})
         return result
