@@ -30,6 +30,7 @@ demo: install
 	$(BIN)/athena demo
 
 test: install
+	scripts/install_test_tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -11,16 +11,14 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import date
+from pathlib import Path
 
-from athena_assets.instance import materialize, open_instance
-from athena_assets.models import model_file_assets
-from resources.local_stack import LocalStack, PartStatus
-from resources.manifest import models_for_profile
+from athena_assets import memory_api
+from athena_assets.demo import run_demo
+from athena_assets.stack import local_stack, materialize_models, stack_up
+from resources.local_stack import PartStatus
 from resources.settings import Settings
-
-
-def _stack(settings: Settings) -> LocalStack:
-    return LocalStack(settings, models_for_profile(settings.model_profile))
 
 
 def _print_status(parts: list[PartStatus], as_json: bool) -> None:
@@ -36,29 +34,8 @@ def _print_status(parts: list[PartStatus], as_json: bool) -> None:
         )
 
 
-def materialize_models(settings: Settings) -> None:
-    """Materialise both model-file assets through Dagster (fast when the files are already right)."""
-    stack = _stack(settings)
-    stack.start_database()
-    with open_instance(settings) as instance:
-        result = materialize(settings, model_file_assets, instance)
-    for event in result.get_asset_materialization_events():
-        materialization = event.materialization
-        print(f"{materialization.asset_key.to_user_string()}: {materialization.metadata['path'].value}")
-
-
-def stack_up(settings: Settings) -> list[PartStatus]:
-    """Database, Dagster instance, model files (through Dagster, if missing) and both llama-servers."""
-    stack = _stack(settings)
-    stack.start_database()
-    if stack.missing_models():
-        materialize_models(settings)
-    stack.start_llama_servers()
-    return stack.status()
-
-
 def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
-    stack = _stack(settings)
+    stack = local_stack(settings)
     if args.action == "up":
         parts = stack_up(settings)
         _print_status(parts, args.json)
@@ -73,7 +50,65 @@ def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    materialize_models(settings)
+    for name, path in materialize_models(settings).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    return run_demo(settings)
+
+
+def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    reports = memory_api.ingest(settings, [Path(name) for name in args.files])
+    for report in reports:
+        parsed = report.parsed
+        where = (
+            "already in the inbox"
+            if report.already_in_inbox
+            else f"stored as {report.stored_as}"
+            if report.stored_as
+            else "nothing stored"
+        )
+        print(
+            f"{report.source}: accepted {len(parsed.events)} events on {len(parsed.days)} days, "
+            f"rejected {len(parsed.rejected)} lines ({where})"
+        )
+        for line in parsed.rejected[: args.show_rejected]:
+            print(f"  {line.file}:{line.line}: {line.reason}")
+        if len(parsed.rejected) > args.show_rejected:
+            print(f"  ... and {len(parsed.rejected) - args.show_rejected} more (see the dead_letters table)")
+    return 0 if all(report.parsed.events or not report.parsed.rejected for report in reports) else 1
+
+
+def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    def progress(run: memory_api.BackfillRun) -> None:
+        state = "ok" if run.success else "FAILED"
+        print(f"run {run.run_id}: {run.first}..{run.last} {state}", flush=True)
+
+    runs = memory_api.backfill(settings, args.start, args.end, args.assets, progress)
+    print(f"{len(runs)} run(s) for {args.start}..{args.end}: {', '.join(args.assets)}")
+    return 0 if all(run.success for run in runs) else 1
+
+
+def _cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
+    hits = memory_api.recall(args.query, k=args.k, mode=args.mode, settings=settings)
+    if args.json:
+        rows = [
+            {
+                "event_id": hit.event_id,
+                "score": hit.score,
+                "occurred_at": hit.occurred_at.isoformat(),
+                "content": hit.content,
+            }
+            for hit in hits
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        print(
+            f"{rank}. [{hit.score:.3f}] {hit.occurred_at:%Y-%m-%d %H:%M} {hit.event_id}: {hit.content[:160]}"
+        )
     return 0
 
 
@@ -89,6 +124,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="materialise the model-file assets through Dagster")
     models.set_defaults(handler=_cmd_models)
+
+    demo = commands.add_parser("demo", help="the main job: stack, sample history, backfill, recall")
+    demo.set_defaults(handler=_cmd_demo)
+
+    ingest = commands.add_parser("ingest", help="validate JSONL event files and store them in the inbox")
+    ingest.add_argument("files", nargs="+", help="JSON Lines files, one event per line")
+    ingest.add_argument("--show-rejected", type=int, default=20, help="rejected lines to print per file")
+    ingest.set_defaults(handler=_cmd_ingest)
+
+    backfill = commands.add_parser("backfill", help="materialise a range of days through Dagster")
+    backfill.add_argument("--from", dest="start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    backfill.add_argument(
+        "--assets",
+        nargs="+",
+        default=list(memory_api.BACKFILL_ASSETS),
+        choices=list(memory_api.BACKFILL_ASSETS),
+    )
+    backfill.set_defaults(handler=_cmd_backfill)
+
+    recall = commands.add_parser("recall", help="the stored events nearest in meaning to a query")
+    recall.add_argument("query")
+    recall.add_argument("-k", type=int, default=5, help="how many events")
+    recall.add_argument("--mode", choices=["vector", "hybrid"], default="vector")
+    recall.add_argument("--json", action="store_true")
+    recall.set_defaults(handler=_cmd_recall)
     return parser
 
 

@@ -8,16 +8,46 @@ from __future__ import annotations
 
 from typing import Any
 
+import dagster as dg
+
+from resources.inbox import InboxResource
+from resources.llamacpp_embedding import LlamaCppEmbeddingResource
+from resources.llamacpp_reasoning import LlamaCppReasoningResource
+from resources.local_stack import application_database_url
+from resources.manifest import models_for_profile
+from resources.memory_store import MemoryStore
 from resources.model_files import ModelFilesResource
-from resources.settings import Settings
+from resources.settings import API_KEY_ENV, Settings
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
     """The resources of the code location, configured from `settings`."""
+    models = models_for_profile(settings.model_profile)
+    embedding_model = models["embedding"]
+    # Only a key that is set is wired: an EnvVar of an unset variable fails every run at start.
+    api_key = dg.EnvVar(API_KEY_ENV) if settings.api_key else None
     return {
         "model_files": ModelFilesResource(
             models_dir=str(settings.models_dir),
             profile=settings.model_profile,
             allow_http=settings.allow_http_downloads,
+        ),
+        "embeddings": LlamaCppEmbeddingResource(
+            urls=list(settings.embeddings_urls),
+            api_key=api_key,
+            embedding_dim=settings.embedding_dim,
+            model_embedding_dim=embedding_model.embedding_dim or 0,
+            model_name=embedding_model.name,
+            document_prefix=embedding_model.document_prefix,
+            query_prefix=embedding_model.query_prefix,
+        ),
+        "memory": MemoryStore(database_url=application_database_url(settings)),
+        "inbox": InboxResource(
+            inbox_dir=str(settings.inbox_dir), history_start=settings.history_start.isoformat()
+        ),
+        "reasoning": LlamaCppReasoningResource(
+            urls=list(settings.reasoning_urls),
+            api_key=api_key,
+            model_name=models["reasoning"].name,
         ),
     }

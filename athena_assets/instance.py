@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
 from athena_assets.environment import build_resources
 from resources.settings import Settings
+
+# The console shows the run's own log lines (progress, counts), not every engine event.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def open_instance(settings: Settings) -> dg.DagsterInstance:
@@ -23,11 +26,16 @@ def materialize(
     assets: Sequence[dg.AssetsDefinition],
     instance: dg.DagsterInstance,
     partition_key: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
-    """Materialise `assets` in `instance` with the code location's resources; raises on failure."""
+    """Materialise `assets` in `instance` with the code location's resources (a run the UI shows)."""
     return dg.materialize(
         assets,
         resources=build_resources(settings),
         instance=instance,
         partition_key=partition_key,
+        tags=tags,
+        raise_on_error=raise_on_error,
+        run_config=QUIET_CONSOLE,
     )

@@ -17,6 +17,7 @@ def _model_file_asset(role: Role) -> dg.AssetsDefinition:
         name=f"{role}_model_file",
         group_name="models",
         kinds={"llama.cpp", "gguf"},
+        owners=["team:athena"],
         code_version=MODEL_FILES_CODE_VERSION,
         description=(
             f"The GGUF file of the {role} model named by the models manifest for the configured profile, "

@@ -33,6 +33,7 @@ from resources.postgres_server import (
 from resources.settings import Settings
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+_DAGSTER_YAML_HEADER = "# Written by `athena stack up`"
 SERVER_NAMES: dict[Role, str] = {"embedding": "llamacpp-embeddings", "reasoning": "llamacpp-reasoning"}
 
 
@@ -81,9 +82,7 @@ class LocalStack:
 
     def database_url(self) -> str:
         """The application database (events, vectors, patterns)."""
-        if self.settings.database_url:
-            return self.settings.database_url
-        return f"postgresql://postgres@127.0.0.1:{self.settings.pg_port}/{APP_DATABASE}"
+        return application_database_url(self.settings)
 
     def dagster_database_url(self) -> str:
         """Dagster's own storage, as SQLAlchemy wants it (psycopg2, see README)."""
@@ -107,12 +106,15 @@ class LocalStack:
         """A Dagster instance config on PostgreSQL; a URL with a password is referenced, not written."""
         dagster_home = self.settings.dagster_home or self.settings.home / "dagster"
         dagster_home.mkdir(parents=True, exist_ok=True)
+        path = dagster_home / "dagster.yaml"
+        if path.exists() and not path.read_text().startswith(_DAGSTER_YAML_HEADER):
+            # A deployment's own instance config (docker/dagster.yaml) is never overwritten.
+            return path
         url = self.dagster_database_url()
         has_secret = "@" in url and ":" in url.split("://", 1)[1].split("@", 1)[0]
         url_yaml = "{env: ATHENA_DAGSTER_DATABASE_URL}" if has_secret else f'"{url}"'
-        path = dagster_home / "dagster.yaml"
         path.write_text(
-            "# Written by `athena stack up`: Dagster's runs, events and schedules live in PostgreSQL.\n"
+            _DAGSTER_YAML_HEADER + ": Dagster's runs, events and schedules live in PostgreSQL.\n"
             "storage:\n"
             "  postgres:\n"
             f"    postgres_url: {url_yaml}\n"
@@ -193,18 +195,29 @@ class LocalStack:
         )
 
     def _server_status(self, role: Role) -> PartStatus:
+        # Imported on use: the probe module also defines a Dagster resource; nothing else here needs Dagster.
+        from resources.llamacpp_probe import describe_facts, probe_server
+
         url = self._role_url(role)
         record = read_pid_file(self.settings.run_dir / f"{SERVER_NAMES[role]}.pid.json")
-        healthy, detail = _server_health(url, self.settings.api_key)
+        facts = probe_server(url, self.settings.api_key)
         return PartStatus(
             SERVER_NAMES[role],
             url,
-            healthy,
+            facts.up,
             pid=record.pid if record else None,
-            model=self.models[role].file,
+            # What the server says it serves; the manifest's file while it cannot say.
+            model=facts.model or self.models[role].file,
             managed=self.manages_server(role),
-            detail=detail,
+            detail=describe_facts(facts),
         )
+
+
+def application_database_url(settings: Settings) -> str:
+    """ATHENA_DATABASE_URL, or the embedded server's application database."""
+    if settings.database_url:
+        return settings.database_url
+    return f"postgresql://postgres@127.0.0.1:{settings.pg_port}/{APP_DATABASE}"
 
 
 def _redact(url: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,6 +17,14 @@ DEFAULT_EMBEDDINGS_URL = "http://127.0.0.1:8001"
 DEFAULT_REASONING_URL = "http://127.0.0.1:8002"
 DEFAULT_PG_PORT = 5433
 API_KEY_ENV = "LLAMACPP_API_KEY"
+DEFAULT_HISTORY_START = date(2026, 1, 1)
+DEFAULT_COMPRESSION_MODEL = "microsoft/llmlingua-2-xlm-roberta-large-meetingbank"
+DEFAULT_COMPRESSION_RATIO = 0.33
+# Claude Sonnet's published price for input tokens, US dollars per million.
+DEFAULT_CLAUDE_INPUT_USD_PER_MTOK = 3.00
+# The nightly consolidation of the previous day, in the partitions' timezone (UTC).
+DEFAULT_CONSOLIDATION_HOUR = 3
+DEFAULT_CONSOLIDATION_MINUTE = 0
 
 
 class SettingsError(ValueError):
@@ -34,6 +43,14 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         ) from None
 
 
+def _int_between(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole number in [low, high]."""
+    value = _int(environ, name, default)
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is outside [{low}, {high}]; unset it or give e.g. {default}")
+    return value
+
+
 def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raw = environ.get(name, "").strip().lower()
     if not raw:
@@ -43,6 +60,33 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _float(
+    environ: Mapping[str, str], name: str, default: float, low: float, high: float, include_low: bool
+) -> float:
+    """A number in [low, high] (or (low, high] when not `include_low`)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number; unset it or give e.g. {default}") from None
+    if not (low <= value <= high) or (value == low and not include_low):
+        bounds = f"{'[' if include_low else '('}{low:g}, {high:g}]"
+        raise SettingsError(f"{name}={raw!r} is outside {bounds}; unset it or give e.g. {default}")
+    return value
+
+
+def _date(environ: Mapping[str, str], name: str, default: date) -> date:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a date; use YYYY-MM-DD, e.g. 2024-01-01") from None
 
 
 def _urls(environ: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
@@ -76,6 +120,13 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     allow_http_downloads: bool = False
     dagster_home: Path | None = None
+    history_start: date = DEFAULT_HISTORY_START
+    enable_compression: bool = True
+    compression_ratio: float = DEFAULT_COMPRESSION_RATIO
+    compression_model: str = DEFAULT_COMPRESSION_MODEL
+    claude_input_usd_per_mtok: float = DEFAULT_CLAUDE_INPUT_USD_PER_MTOK
+    consolidation_hour: int = DEFAULT_CONSOLIDATION_HOUR
+    consolidation_minute: int = DEFAULT_CONSOLIDATION_MINUTE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,9 +150,35 @@ class Settings:
             api_key=env.get(API_KEY_ENV, "").strip() or None,
             allow_http_downloads=_bool(env, "ATHENA_ALLOW_HTTP", False),
             dagster_home=Path(dagster_home).expanduser() if dagster_home else home / "dagster",
+            history_start=_date(env, "ATHENA_HISTORY_START", DEFAULT_HISTORY_START),
+            enable_compression=_bool(env, "ENABLE_COMPRESSION", True),
+            # The share of tokens to keep: 0.33 keeps a third; 1 keeps everything.
+            compression_ratio=_float(
+                env, "ATHENA_COMPRESSION_RATIO", DEFAULT_COMPRESSION_RATIO, 0.0, 1.0, include_low=False
+            ),
+            compression_model=env.get("ATHENA_COMPRESSION_MODEL", "").strip() or DEFAULT_COMPRESSION_MODEL,
+            claude_input_usd_per_mtok=_float(
+                env,
+                "ATHENA_CLAUDE_INPUT_USD_PER_MTOK",
+                DEFAULT_CLAUDE_INPUT_USD_PER_MTOK,
+                0.0,
+                float("inf"),
+                include_low=True,
+            ),
+            consolidation_hour=_int_between(
+                env, "ATHENA_CONSOLIDATION_HOUR", DEFAULT_CONSOLIDATION_HOUR, 0, 23
+            ),
+            consolidation_minute=_int_between(
+                env, "ATHENA_CONSOLIDATION_MINUTE", DEFAULT_CONSOLIDATION_MINUTE, 0, 59
+            ),
         )
 
     @property
     def run_dir(self) -> Path:
         """Where the local stack keeps its pid files and logs."""
         return self.home / "run"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Where `athena ingest` stores event files for the pipeline to load."""
+        return self.home / "inbox"

@@ -1,0 +1,26 @@
+"""The daily partitions every memory asset shares: UTC days of the events' `occurred_at`."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from resources.settings import Settings
+
+HISTORY_START = Settings.from_env().history_start
+
+# end_offset=1 includes today, so events of the current day can be embedded before it ends.
+daily_partitions = dg.DailyPartitionsDefinition(start_date=HISTORY_START.isoformat(), end_offset=1)
+
+# A multi-year backfill becomes a handful of runs: each run loads and embeds a whole range at once.
+history_backfill_policy = dg.BackfillPolicy.single_run()
+
+
+def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The first and last day (inclusive) of the run's partition range: one day or a backfill range."""
+    key_range = context.partition_key_range
+    return date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)
+
+
+def day_keys(first: date, last: date) -> list[str]:
+    """The partition keys from `first` to `last`, inclusive."""
+    return [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]

@@ -1,0 +1,258 @@
+"""Per-call metrics of the model resources: latency, tokens and outcome of every embedding, reasoning
+and compression call, summarised per kind the way the seed's `model_metrics` did.
+
+`MetricsCollector` is thread-safe (embedding batches record from worker threads). `model_metrics` is
+the process-wide collector every resource records into by default, so one `get_all_stats()` covers the
+whole run; `stats_observation` turns a summary into a `dg.AssetObservation` any asset can log in one line.
+
+The observation format is what `athena metrics` adds up across runs (athena_assets/metrics_api.py), so
+besides the statistics the UI plots it carries what an exact sum needs: the call kind
+(`metrics_kind`), the summed latencies of all and of the successful calls, and the latency samples
+(`latency_samples_ms`, JSON). The samples are bounded to `MAX_LATENCY_SAMPLES` per kind and observation:
+all of them up to that many calls, beyond it the slowest ones, which is the tail a 95th percentile
+needs. Log one observation per collector and run (a collector's calls counted twice are counted twice).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import dagster as dg
+
+CallKind = Literal["embedding", "reasoning", "compression"]
+CALL_KINDS: tuple[CallKind, ...] = ("embedding", "reasoning", "compression")
+DEFAULT_MAX_RECORDS = 100_000
+# Bounds an observation's size (about 10 kB of JSON): enough for an exact p95 over ~20,000 calls.
+MAX_LATENCY_SAMPLES = 1_000
+KIND_KEY = "metrics_kind"
+LATENCY_SUM_KEY = "latency_sum_ms"
+SUCCESSFUL_LATENCY_SUM_KEY = "successful_latency_sum_ms"
+LATENCY_SAMPLES_KEY = "latency_samples_ms"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One model call as measured by the client that made it."""
+
+    kind: CallKind
+    latency_ms: float
+    success: bool
+    tokens: int = 0
+    output_tokens: int = 0
+    original_tokens: int = 0
+    compressed_tokens: int = 0
+    timestamp: float = 0.0
+
+
+def _p95(sorted_values: Sequence[float]) -> float:
+    """Nearest-rank 95th percentile: the smallest value with at least 95% of the values at or below it."""
+    if not sorted_values:
+        return 0.0
+    rank = math.ceil(0.95 * len(sorted_values))
+    return float(sorted_values[rank - 1])
+
+
+class CallStats(dict[str, float | int]):
+    """`summarize`'s result: a plain dict of statistics (the seed's shape, what callers index and print)
+    that also keeps, as attributes, what adding statistics up exactly needs.
+
+    A dict subclass rather than a new type, so every existing caller keeps working and
+    `stats_observation(key, collector.get_stats(kind))` records the exact-sum fields without any change.
+    """
+
+    def __init__(
+        self,
+        values: Mapping[str, float | int],
+        *,
+        kind: CallKind | None,
+        latencies_ms: Sequence[float],
+        successful_latency_sum_ms: float,
+    ) -> None:
+        super().__init__(values)
+        self.kind = kind
+        self.latencies_ms: tuple[float, ...] = tuple(sorted(latencies_ms))
+        self.latency_sum_ms = float(sum(self.latencies_ms))
+        self.successful_latency_sum_ms = float(successful_latency_sum_ms)
+
+
+def summarize(records: Sequence[CallRecord], kind: CallKind | None = None) -> CallStats:
+    """The statistics of `records` (all of one kind); every key is present, zero when nothing applies.
+
+    Latencies cover every call, failed ones included (a slow failure is still a slow call). Token counts,
+    throughput and compression figures cover successful calls only. `tokens_per_second` divides the
+    tokens processed by the summed latency of the successful calls; `output_tokens_per_second` does the
+    same for generated tokens (reasoning). `compression_ratio` is original / compressed tokens (3.0 means
+    the prompt shrank to a third) and `tokens_saved` is original - compressed.
+    """
+    total = len(records)
+    ok = [record for record in records if record.success]
+    latencies = sorted(record.latency_ms for record in records)
+    ok_latency_ms = sum(record.latency_ms for record in ok)
+    ok_seconds = ok_latency_ms / 1000
+    tokens = sum(record.tokens for record in ok)
+    output_tokens = sum(record.output_tokens for record in ok)
+    original = sum(record.original_tokens for record in ok)
+    compressed = sum(record.compressed_tokens for record in ok)
+    values = {
+        "total_calls": total,
+        "successful_calls": len(ok),
+        "failed_calls": total - len(ok),
+        "success_rate": len(ok) / total if total else 0.0,
+        "avg_latency_ms": sum(latencies) / total if total else 0.0,
+        "min_latency_ms": latencies[0] if latencies else 0.0,
+        "max_latency_ms": latencies[-1] if latencies else 0.0,
+        "p95_latency_ms": _p95(latencies),
+        "tokens_processed": tokens,
+        "output_tokens": output_tokens,
+        "tokens_per_second": tokens / ok_seconds if ok_seconds > 0 else 0.0,
+        "output_tokens_per_second": output_tokens / ok_seconds if ok_seconds > 0 else 0.0,
+        "original_tokens": original,
+        "compressed_tokens": compressed,
+        "compression_ratio": original / compressed if compressed else 0.0,
+        "tokens_saved": original - compressed,
+    }
+    return CallStats(
+        values,
+        kind=kind or (records[0].kind if records else None),
+        latencies_ms=latencies,
+        successful_latency_sum_ms=ok_latency_ms,
+    )
+
+
+class MetricsCollector:
+    """Thread-safe store of `CallRecord`s with per-kind statistics.
+
+    It keeps the most recent `max_records` calls (a bounded memory footprint for long-lived processes);
+    the statistics describe those calls.
+    """
+
+    def __init__(self, max_records: int = DEFAULT_MAX_RECORDS) -> None:
+        self._records: deque[CallRecord] = deque(maxlen=max_records)
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        kind: CallKind,
+        latency_ms: float,
+        *,
+        success: bool = True,
+        tokens: int = 0,
+        output_tokens: int = 0,
+        original_tokens: int = 0,
+        compressed_tokens: int = 0,
+    ) -> CallRecord:
+        """Record one call; returns the stored record."""
+        if kind not in CALL_KINDS:
+            raise ValueError(f"unknown call kind {kind!r}; expected one of {', '.join(CALL_KINDS)}")
+        entry = CallRecord(
+            kind=kind,
+            latency_ms=float(latency_ms),
+            success=success,
+            tokens=tokens,
+            output_tokens=output_tokens,
+            original_tokens=original_tokens,
+            compressed_tokens=compressed_tokens,
+            timestamp=time.time(),
+        )
+        with self._lock:
+            self._records.append(entry)
+        return entry
+
+    def records(self, kind: CallKind | None = None) -> list[CallRecord]:
+        """A copy of the stored records, optionally of one kind only."""
+        with self._lock:
+            snapshot = list(self._records)
+        return [record for record in snapshot if kind is None or record.kind == kind]
+
+    def get_stats(self, kind: CallKind) -> CallStats:
+        """The statistics of one kind of call (see `summarize` for the definitions)."""
+        return summarize(self.records(kind), kind)
+
+    def get_all_stats(self) -> dict[str, dict[str, float | int] | str]:
+        """{"embedding": {...}, "reasoning": {...}, "compression": {...}, "timestamp": ISO-8601 UTC}."""
+        snapshot = self.records()
+        stats: dict[str, dict[str, float | int] | str] = {
+            kind: summarize([record for record in snapshot if record.kind == kind], kind)
+            for kind in CALL_KINDS
+        }
+        stats["timestamp"] = datetime.now(UTC).isoformat()
+        return stats
+
+    def reset(self) -> None:
+        """Forget every record (e.g. between benchmark phases)."""
+        with self._lock:
+            self._records.clear()
+
+
+model_metrics = MetricsCollector()
+"""The process-wide collector the llama.cpp resources (and the compressor) record into by default."""
+
+
+def _metadata_value(value: object) -> dg.MetadataValue | None:
+    # bool is an int subclass; a flag is not a metric, so it is left out rather than charted as 0/1.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    if isinstance(value, float):
+        return dg.MetadataValue.float(_ms(value))
+    return None
+
+
+def _ms(value: float) -> float:
+    """A float as observations store it: three decimals (a microsecond for latencies), finite."""
+    return round(value, 3) if math.isfinite(value) else 0.0
+
+
+def _exact_sum_metadata(stats: CallStats, prefix: str) -> dict[str, dg.MetadataValue]:
+    """The fields `athena metrics` needs to add `stats` to other observations' exactly."""
+    # The slowest calls, because the 95th percentile of many observations lives in their tails.
+    samples = stats.latencies_ms[-MAX_LATENCY_SAMPLES:]
+    return {
+        f"{prefix}{LATENCY_SUM_KEY}": dg.MetadataValue.float(_ms(stats.latency_sum_ms)),
+        f"{prefix}{SUCCESSFUL_LATENCY_SUM_KEY}": dg.MetadataValue.float(_ms(stats.successful_latency_sum_ms)),
+        f"{prefix}{LATENCY_SAMPLES_KEY}": dg.MetadataValue.json([_ms(sample) for sample in samples]),
+    }
+
+
+def stats_observation(
+    asset_key: str | Sequence[str] | dg.AssetKey,
+    stats: Mapping[str, object],
+    partition: str | None = None,
+) -> dg.AssetObservation:
+    """An observation of `asset_key` carrying `stats` as numeric metadata.
+
+    `stats` is either one kind's statistics (`get_stats`) or the whole `get_all_stats()` dict, whose
+    nested kinds become keys such as `embedding/avg_latency_ms` (the timestamp becomes text metadata).
+    Use it as `context.log_event(stats_observation(context.asset_key, collector.get_stats("embedding")))`.
+    Statistics from `summarize`, `get_stats` or `get_all_stats` also carry the fields that let
+    `athena metrics` add observations up exactly (see the module docstring); a hand-made dict does not,
+    and `athena metrics` leaves it out.
+    """
+    key = asset_key if isinstance(asset_key, dg.AssetKey) else dg.AssetKey(asset_key)
+    metadata: dict[str, dg.MetadataValue] = {}
+    for name, value in stats.items():
+        if isinstance(value, Mapping):
+            for inner_name, inner_value in value.items():
+                converted = _metadata_value(inner_value)
+                if converted is not None:
+                    metadata[f"{name}/{inner_name}"] = converted
+            if isinstance(value, CallStats):
+                metadata |= _exact_sum_metadata(value, f"{name}/")
+        elif isinstance(value, str):
+            metadata[name] = dg.MetadataValue.text(value)
+        else:
+            converted = _metadata_value(value)
+            if converted is not None:
+                metadata[name] = converted
+    if isinstance(stats, CallStats) and stats.kind is not None:
+        metadata[KIND_KEY] = dg.MetadataValue.text(stats.kind)
+        metadata |= _exact_sum_metadata(stats, "")
+    return dg.AssetObservation(asset_key=key, metadata=metadata, partition=partition)
