@@ -9,10 +9,6 @@ STAMP := $(VENV)/.installed-stamp
 export CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF \
 	-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-ATHENA_HOME ?= $(HOME)/.athena
-DAGSTER_HOME ?= $(ATHENA_HOME)/dagster
-export ATHENA_HOME DAGSTER_HOME
-
 .PHONY: install demo test lint dev stack-down clean
 
 install: $(STAMP)
@@ -39,9 +35,11 @@ lint: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The UI, its daemon (sensors, schedules, backfills) and the CLI share one instance: ATHENA_HOME's.
 dev: install
 	$(BIN)/athena stack up
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DAGSTER_HOME="$${DAGSTER_HOME:-$${ATHENA_HOME:-$$HOME/.athena}/dagster}" \
+		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 stack-down:
 	-$(BIN)/athena stack down

@@ -15,6 +15,7 @@ def _athena(stack: StackHandle, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "ATHENA_HOME": str(stack.settings.home),
+        "DAGSTER_HOME": str(stack.settings.dagster_home),
         "ATHENA_PG_PORT": str(stack.settings.pg_port),
         "LLAMACPP_EMBEDDINGS_URL": stack.embeddings_url,
         "LLAMACPP_REASONING_URL": stack.reasoning_url,

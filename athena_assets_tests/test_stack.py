@@ -138,6 +138,7 @@ def test_cli_status_reads_the_same_stack(stack: StackHandle) -> None:
 
     env = {**os.environ, **stack_environment(stack.settings.home)}
     env["ATHENA_PG_PORT"] = str(stack.settings.pg_port)
+    env["DAGSTER_HOME"] = str(stack.settings.dagster_home)
     env["LLAMACPP_EMBEDDINGS_URL"] = stack.embeddings_url
     env["LLAMACPP_REASONING_URL"] = stack.reasoning_url
     athena = Path(sys.executable).with_name("athena")
