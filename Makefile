@@ -27,6 +27,7 @@ demo: install
 
 test: install
 	scripts/install_test_tools.sh
+	scripts/install_browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

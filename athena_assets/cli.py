@@ -14,8 +14,9 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from athena_assets import memory_api
+from athena_assets import memory_api, metrics_api
 from athena_assets.demo import run_demo
+from athena_assets.instance import open_instance
 from athena_assets.stack import local_stack, materialize_models, stack_up
 from resources.local_stack import PartStatus
 from resources.settings import Settings
@@ -112,6 +113,13 @@ def _cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    with open_instance(settings) as instance:
+        stats = metrics_api.all_stats(instance, args.since)
+    print(json.dumps(stats, indent=2) if args.json else metrics_api.format_stats(stats))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `athena` argument parser (one sub-command per area)."""
     parser = argparse.ArgumentParser(prog="athena", description=__doc__)
@@ -150,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     recall.add_argument("--mode", choices=["vector", "hybrid"], default="vector")
     recall.add_argument("--json", action="store_true")
     recall.set_defaults(handler=_cmd_recall)
+
+    metrics = commands.add_parser("metrics", help="model-call statistics of every run (the Dagster instance)")
+    metrics.add_argument("--since", type=date.fromisoformat, help="calls from this UTC day on (YYYY-MM-DD)")
+    metrics.add_argument("--json", action="store_true", help="the get_all_stats() shape as JSON")
+    metrics.set_defaults(handler=_cmd_metrics)
     return parser
 
 

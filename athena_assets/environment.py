@@ -12,6 +12,7 @@ import dagster as dg
 
 from resources.inbox import InboxResource
 from resources.llamacpp_embedding import LlamaCppEmbeddingResource
+from resources.llamacpp_probe import LlamaCppProbeResource
 from resources.llamacpp_reasoning import LlamaCppReasoningResource
 from resources.local_stack import application_database_url
 from resources.manifest import models_for_profile
@@ -40,6 +41,11 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             model_name=embedding_model.name,
             document_prefix=embedding_model.document_prefix,
             query_prefix=embedding_model.query_prefix,
+        ),
+        "llamacpp_probe": LlamaCppProbeResource(
+            embedding_urls=list(settings.embeddings_urls),
+            reasoning_urls=list(settings.reasoning_urls),
+            api_key=api_key,
         ),
         "memory": MemoryStore(database_url=application_database_url(settings)),
         "inbox": InboxResource(

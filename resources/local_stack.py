@@ -7,12 +7,11 @@ and the stack then only reports on it instead of starting one.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
+import psycopg
 
 from resources.llama_server import (
     LlamaServerConfig,
@@ -21,6 +20,7 @@ from resources.llama_server import (
     start_llama_server,
     stop_llama_server,
 )
+from resources.llamacpp_probe import describe_facts, probe_server
 from resources.manifest import ModelSpec, Role
 from resources.postgres_server import (
     APP_DATABASE,
@@ -195,9 +195,6 @@ class LocalStack:
         )
 
     def _server_status(self, role: Role) -> PartStatus:
-        # Imported on use: the probe module also defines a Dagster resource; nothing else here needs Dagster.
-        from resources.llamacpp_probe import describe_facts, probe_server
-
         url = self._role_url(role)
         record = read_pid_file(self.settings.run_dir / f"{SERVER_NAMES[role]}.pid.json")
         facts = probe_server(url, self.settings.api_key)
@@ -229,26 +226,9 @@ def _redact(url: str) -> str:
 
 
 def _database_answers(url: str) -> bool:
-    import psycopg
-
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
         return True
     except psycopg.Error:
         return False
-
-
-def _server_health(url: str, api_key: str | None) -> tuple[bool, str]:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    started = time.monotonic()
-    try:
-        response = httpx.get(f"{url}/health", headers=headers, timeout=3.0)
-    except httpx.TransportError as err:
-        return False, f"unreachable ({type(err).__name__})"
-    latency_ms = (time.monotonic() - started) * 1000
-    if response.status_code == 200:
-        return True, f"ok in {latency_ms:.0f} ms"
-    if response.status_code == 503:
-        return False, "loading model"
-    return False, f"HTTP {response.status_code}"

@@ -202,11 +202,11 @@ def _metadata_value(value: object) -> dg.MetadataValue | None:
     if isinstance(value, int):
         return dg.MetadataValue.int(value)
     if isinstance(value, float):
-        return dg.MetadataValue.float(_ms(value))
+        return dg.MetadataValue.float(_stored(value))
     return None
 
 
-def _ms(value: float) -> float:
+def _stored(value: float) -> float:
     """A float as observations store it: three decimals (a microsecond for latencies), finite."""
     return round(value, 3) if math.isfinite(value) else 0.0
 
@@ -215,10 +215,11 @@ def _exact_sum_metadata(stats: CallStats, prefix: str) -> dict[str, dg.MetadataV
     """The fields `athena metrics` needs to add `stats` to other observations' exactly."""
     # The slowest calls, because the 95th percentile of many observations lives in their tails.
     samples = stats.latencies_ms[-MAX_LATENCY_SAMPLES:]
+    successful_sum = _stored(stats.successful_latency_sum_ms)
     return {
-        f"{prefix}{LATENCY_SUM_KEY}": dg.MetadataValue.float(_ms(stats.latency_sum_ms)),
-        f"{prefix}{SUCCESSFUL_LATENCY_SUM_KEY}": dg.MetadataValue.float(_ms(stats.successful_latency_sum_ms)),
-        f"{prefix}{LATENCY_SAMPLES_KEY}": dg.MetadataValue.json([_ms(sample) for sample in samples]),
+        f"{prefix}{LATENCY_SUM_KEY}": dg.MetadataValue.float(_stored(stats.latency_sum_ms)),
+        f"{prefix}{SUCCESSFUL_LATENCY_SUM_KEY}": dg.MetadataValue.float(successful_sum),
+        f"{prefix}{LATENCY_SAMPLES_KEY}": dg.MetadataValue.json([_stored(sample) for sample in samples]),
     }
 
 
