@@ -120,11 +120,13 @@ def resource_run(resource: LlamaCppEmbeddingResource, events: list[str]) -> int:
     return sum(result.tokens for result in resource.embed_batch(events))
 
 
-def timed(run: Callable[[], int]) -> tuple[float, int]:
-    """(seconds, tokens) of one run."""
+def timed(name: str, run: Callable[[], int]) -> tuple[float, int]:
+    """(seconds, tokens) of one run, also printed as it finishes (a contended machine makes runs long)."""
     started = time.perf_counter()
     tokens = run()
-    return time.perf_counter() - started, tokens
+    seconds = time.perf_counter() - started
+    print(f"  {name}: {seconds:.2f} s, {tokens / seconds:.0f} tokens/s", flush=True)
+    return seconds, tokens
 
 
 @contextmanager
@@ -157,13 +159,14 @@ def benchmark(url: str, count: int, repeats: int, batch_size: int, threads: int)
         print(f"server {url}: {resource.describe()}")
         print(
             f"{count} events, {min(lengths)} to {max(lengths)} tokens (mean {statistics.mean(lengths):.0f}), "
-            f"{sum(lengths)} tokens in all; best of {repeats} runs\n"
+            f"{sum(lengths)} tokens in all; best of {repeats} runs"
         )
         runs: dict[str, list[tuple[float, int]]] = {"raw loop": [], "embed_batch": [], SEED: []}
         for _ in range(repeats):  # interleaved, so drift in machine load hits every method alike
-            runs["raw loop"].append(timed(lambda: raw_loop(url, events, batch_size, threads)))
-            runs["embed_batch"].append(timed(lambda: resource_run(resource, events)))
-            runs[SEED].append(timed(lambda: seed_pattern(url, events)))
+            runs["raw loop"].append(timed("raw loop", lambda: raw_loop(url, events, batch_size, threads)))
+            runs["embed_batch"].append(timed("embed_batch", lambda: resource_run(resource, events)))
+            runs[SEED].append(timed(SEED, lambda: seed_pattern(url, events)))
+    print()
     rates = {name: max(tokens / seconds for seconds, tokens in results) for name, results in runs.items()}
     print(f"{'method':32} {'best s':>8} {'tokens/s':>10} {'vs raw':>7}")
     for name, results in runs.items():
