@@ -18,6 +18,8 @@ from resources.local_stack import application_database_url
 from resources.manifest import models_for_profile
 from resources.memory_store import MemoryStore
 from resources.model_files import ModelFilesResource
+from resources.prompt_compressor import PromptCompressorResource
+from resources.prompt_store import PromptStore
 from resources.settings import API_KEY_ENV, Settings
 
 
@@ -27,20 +29,25 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     embedding_model = models["embedding"]
     # Only a key that is set is wired: an EnvVar of an unset variable fails every run at start.
     api_key = dg.EnvVar(API_KEY_ENV) if settings.api_key else None
+    embeddings = LlamaCppEmbeddingResource(
+        urls=list(settings.embeddings_urls),
+        api_key=api_key,
+        embedding_dim=settings.embedding_dim,
+        model_embedding_dim=embedding_model.embedding_dim or 0,
+        model_name=embedding_model.name,
+        document_prefix=embedding_model.document_prefix,
+        query_prefix=embedding_model.query_prefix,
+    )
     return {
+        "embeddings": embeddings,
+        "compressor": PromptCompressorResource.from_settings(settings, embeddings),
+        "prompt_store": PromptStore(
+            database_url=application_database_url(settings), prompts_dir=str(settings.home / "prompts")
+        ),
         "model_files": ModelFilesResource(
             models_dir=str(settings.models_dir),
             profile=settings.model_profile,
             allow_http=settings.allow_http_downloads,
-        ),
-        "embeddings": LlamaCppEmbeddingResource(
-            urls=list(settings.embeddings_urls),
-            api_key=api_key,
-            embedding_dim=settings.embedding_dim,
-            model_embedding_dim=embedding_model.embedding_dim or 0,
-            model_name=embedding_model.name,
-            document_prefix=embedding_model.document_prefix,
-            query_prefix=embedding_model.query_prefix,
         ),
         "llamacpp_probe": LlamaCppProbeResource(
             embedding_urls=list(settings.embeddings_urls),

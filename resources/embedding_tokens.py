@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from resources.llamacpp_http import LlamaCppHttp, token_ids
+from resources.llamacpp_http import LlamaCppHttp, LlamaCppInputError, token_ids
 
 InputType = Literal["document", "query"]
 
@@ -162,8 +162,13 @@ def tokenize_texts(http: LlamaCppHttp, layout: TokenLayout, texts: Sequence[str]
     """The tokens of each text (without special tokens): one request for the batch when possible."""
     delimiter = layout.delimiter
     if delimiter is not None and len(texts) > 1:
-        body = http.post("/tokenize", {"content": interleave(texts, delimiter), "add_special": False}).body
-        parts = split_on(token_ids(body), delimiter, len(texts))
+        try:
+            body = http.post(
+                "/tokenize", {"content": interleave(texts, delimiter), "add_special": False}
+            ).body
+        except LlamaCppInputError:
+            body = None  # a server without mixed /tokenize content: one request per text below
+        parts = split_on(token_ids(body), delimiter, len(texts)) if body is not None else None
         if parts is not None:
             return parts
     return [token_ids(http.post("/tokenize", {"content": text, "add_special": False}).body) for text in texts]
