@@ -1,0 +1,310 @@
+"""Backfill throughput through Dagster against the raw embedding loop, and recall latency at scale.
+
+    .venv/bin/python benchmarks/backfill.py                       # 5,000 events over 60 days, 100,000 vectors
+    .venv/bin/python benchmarks/backfill.py --events 500 --vectors 10000
+    .venv/bin/python benchmarks/backfill.py --skip-recall
+
+A private stack is started in a temporary ATHENA_HOME on free ports, as the test fixture starts it, but
+with the embedding llama-server only: PostgreSQL + pgvector, a Dagster instance on it, the embedding
+model file materialised through Dagster (so `event_embeddings` finds its sha256). A deterministic
+history is written as JSONL, ingested with `memory_api.ingest`, and `memory_api.backfill` is timed
+(episodic events then embeddings, in as many Dagster runs as it needs). The raw loop of
+`embedding_throughput.py` then embeds the same texts on the same server; the ratio of the two rates
+includes Dagster and database time. Last, random unit vectors with fake events are bulk-loaded into a
+separate schema and `MemoryStore.recall` is timed in vector and hybrid mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import numpy as np
+from embedding_throughput import FILLER, PHRASES, TOPICS, raw_loop
+
+from athena_assets.embeddings import EMBEDDING_MODEL_ASSET
+from athena_assets.instance import materialize
+from athena_assets.memory_api import backfill, ingest
+from athena_assets.models import model_file_assets
+from athena_assets.sample_history import generate_history, write_history
+from resources.event_files import Event
+from resources.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
+from resources.local_stack import SERVER_NAMES, LocalStack
+from resources.manifest import ModelSpec, models_for_profile
+from resources.memory_schema import EmbeddingRow
+from resources.memory_store import MemoryStore
+from resources.settings import Settings
+
+HISTORY_START = date(2026, 3, 1)
+HISTORY_SEED = 2026
+RECALL_SCHEMA = "bench_recall"
+RECALL_MODEL_SHA256 = "0" * 64  # fake vectors: a model sha no real model has
+RECALL_QUERIES = 200
+LOAD_CHUNK = 10_000
+EVENT_EMBEDDINGS = dg.AssetKey("event_embeddings")
+EMBEDDING_ROLE = "embedding"
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    """What one timed backfill did: counts, wall time and the Dagster runs it used."""
+
+    events: int
+    tokens: int
+    seconds: float
+    runs: int
+    success: bool
+
+
+def stack_environment(home: Path) -> dict[str, str]:
+    """Environment of a private stack under `home` on free ports (as in the tests' conftest)."""
+    return {
+        "ATHENA_HOME": str(home),
+        "ATHENA_MODEL_PROFILE": "local",
+        "ATHENA_PG_PORT": str(free_port()),
+        "LLAMACPP_EMBEDDINGS_URL": f"http://127.0.0.1:{free_port()}",
+        "LLAMACPP_REASONING_URL": f"http://127.0.0.1:{free_port()}",
+        "LLAMACPP_N_THREADS": "2",
+    }
+
+
+def history_file(path: Path, count: int, days: int) -> list[str]:
+    """Write about `count` deterministic events spread over `days` days; returns their contents."""
+    per_day = max(1, math.ceil(count / days))
+    events = generate_history(HISTORY_START, days, HISTORY_SEED, events_per_day=(per_day, per_day))
+    # Thin evenly (rather than cut the tail) so every day keeps its share of the history.
+    step = len(events) / count
+    kept = [events[int(index * step)] for index in range(min(count, len(events)))]
+    write_history(kept, path)
+    return [str(event["content"]) for event in kept]
+
+
+@contextmanager
+def private_stack(home: Path) -> Iterator[tuple[Settings, LocalStack, dg.DagsterInstance]]:
+    """Database, Dagster instance, embedding model file (through Dagster) and its server; stopped after."""
+    settings = Settings.from_env(stack_environment(home))
+    local = LocalStack(settings, models_for_profile(settings.model_profile))
+    instance = None
+    try:
+        local.start_database()
+        instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+        embedding_file = [asset for asset in model_file_assets if EMBEDDING_MODEL_ASSET in asset.keys]
+        materialize(settings, embedding_file, instance)
+        start_llama_server(embedding_server_config(settings, local), settings.run_dir)
+        yield settings, local, instance
+    finally:
+        if instance is not None:
+            instance.dispose()
+        stop_llama_server(SERVER_NAMES[EMBEDDING_ROLE], settings.run_dir)
+        local.down()
+
+
+def embedding_server_config(settings: Settings, local: LocalStack) -> LlamaServerConfig:
+    """The embedding server as `LocalStack.start_llama_servers` starts it (no reasoning server)."""
+    spec: ModelSpec = local.models[EMBEDDING_ROLE]
+    port = int(settings.embeddings_urls[0].rsplit(":", 1)[1].split("/")[0])
+    return LlamaServerConfig(
+        name=SERVER_NAMES[EMBEDDING_ROLE],
+        model_path=local.model_path(EMBEDDING_ROLE),
+        port=port,
+        context_length=spec.context_length,
+        embedding=True,
+        pooling=spec.pooling,
+        n_threads=settings.n_threads,
+        parallel=settings.embedding_parallel,
+    )
+
+
+def embedding_tokens(instance: dg.DagsterInstance, run_ids: set[str]) -> int:
+    """Tokens `event_embeddings` reported in `run_ids` (a range run repeats its metadata per partition)."""
+    per_run: dict[str, int] = {}
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(EVENT_EMBEDDINGS, limit=1000, cursor=cursor)
+        for record in result.records:
+            materialization = record.asset_materialization
+            if record.run_id in run_ids and materialization is not None:
+                per_run[record.run_id] = int(materialization.metadata["tokens"].value)  # type: ignore[arg-type]
+        if not result.has_more:
+            return sum(per_run.values())
+        cursor = result.cursor
+
+
+def timed_backfill(
+    settings: Settings, instance: dg.DagsterInstance, events: int, days: int
+) -> BackfillResult:
+    """`memory_api.backfill` of the whole history, timed end to end."""
+    first, last = HISTORY_START, HISTORY_START + timedelta(days=days - 1)
+    started = time.perf_counter()
+    runs = backfill(settings, first, last)
+    seconds = time.perf_counter() - started
+    tokens = embedding_tokens(instance, {run.run_id for run in runs})
+    result = BackfillResult(events, tokens, seconds, len(runs), all(run.success for run in runs))
+    print(
+        f"  backfill {first}..{last}: {seconds:.2f} s, {events / seconds:.0f} events/s, "
+        f"{tokens / seconds:.0f} tokens/s, {len(runs)} run(s), success={result.success}",
+        flush=True,
+    )
+    return result
+
+
+def best_raw_rate(url: str, texts: list[str], repeats: int, batch_size: int, threads: int) -> float:
+    """Best tokens/s of the raw loop over `repeats` runs."""
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tokens = raw_loop(url, texts, batch_size, threads)
+        seconds = time.perf_counter() - started
+        rates.append(tokens / seconds)
+        print(f"  raw loop: {seconds:.2f} s, {tokens / seconds:.0f} tokens/s", flush=True)
+    return max(rates)
+
+
+def unit_vectors(rng: np.random.Generator, count: int, dimension: int) -> np.ndarray:
+    """`count` random unit vectors, float32."""
+    vectors = rng.standard_normal((count, dimension)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def fake_event(index: int, rng: random.Random) -> Event:
+    """A short synthetic event (words that full-text search can match), spread over a year."""
+    content = f"{rng.choice(PHRASES)} {rng.choice(TOPICS)} {rng.choice(FILLER)} #{index}"
+    moment = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=5 * index)
+    return Event(
+        id=f"bench-{index:07d}",
+        occurred_at=moment,
+        content=content,
+        event_type="observation",
+        source="benchmark",
+        session_id=None,
+        metadata={},
+        content_sha256=f"{index:064x}",
+        source_file="benchmark",
+        source_line=index,
+    )
+
+
+def load_vectors(store: MemoryStore, count: int, dimension: int) -> float:
+    """Insert `count` fake events with random unit vectors in bulk, then build the index; returns seconds."""
+    rng, vectors_rng = random.Random(HISTORY_SEED), np.random.default_rng(HISTORY_SEED)
+    started = time.perf_counter()
+    store.ensure_schema()
+    for start in range(0, count, LOAD_CHUNK):
+        events = [fake_event(index, rng) for index in range(start, min(count, start + LOAD_CHUNK))]
+        store.upsert_events(events)
+        vectors = unit_vectors(vectors_rng, len(events), dimension)
+        store.write_embeddings(
+            [
+                EmbeddingRow(event.id, RECALL_MODEL_SHA256, event.content_sha256, vector, 16)
+                for event, vector in zip(events, vectors, strict=True)
+            ]
+        )
+    store.ensure_vector_index(dimension)
+    return time.perf_counter() - started
+
+
+def recall_latencies(
+    store: MemoryStore, dimension: int, mode: Literal["vector", "hybrid"], queries: int
+) -> list[float]:
+    """Milliseconds of `queries` recall calls with deterministic random query vectors and texts."""
+    rng = random.Random(HISTORY_SEED + 1)
+    vectors = unit_vectors(np.random.default_rng(HISTORY_SEED + 1), queries, dimension)
+    latencies = []
+    for vector in vectors:
+        text = f"{rng.choice(TOPICS)} {rng.choice(FILLER)}"
+        started = time.perf_counter()
+        hits = store.recall(vector, RECALL_MODEL_SHA256, dimension, k=5, query_text=text, mode=mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if len(hits) != 5:
+            raise RuntimeError(f"{mode} recall returned {len(hits)} hits, expected 5")
+    return latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The `share` quantile of `values` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+def timed_phase(name: str, run: Callable[[], float]) -> float:
+    """Run one phase, print its duration, return what it returned."""
+    started = time.perf_counter()
+    value = run()
+    print(f"  {name}: {time.perf_counter() - started:.1f} s", flush=True)
+    return value
+
+
+def main() -> None:
+    """Parse the arguments, start the private stack, run both benchmarks, print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--vectors", type=int, default=100_000)
+    parser.add_argument("--skip-recall", action="store_true")
+    parser.add_argument("--repeats", type=int, default=2, help="raw loop runs (the best counts)")
+    parser.add_argument("--batch-size", type=int, default=32, help="raw loop: texts per request")
+    parser.add_argument("--threads", type=int, default=4, help="raw loop: requests in flight")
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="athena-bench-") as home,
+        private_stack(Path(home)) as (settings, local, instance),
+    ):
+        url = settings.embeddings_urls[0]
+        source = Path(home) / "history.jsonl"
+        texts = history_file(source, args.events, args.days)
+        reports = ingest(settings, [source])
+        rejected = sum(len(report.parsed.rejected) for report in reports)
+        print(f"{len(texts)} events over {args.days} days ingested ({rejected} rejected); server {url}")
+        raw_loop(url, texts[:64], args.batch_size, args.threads)  # warm the server up
+        result = timed_backfill(settings, instance, len(texts), args.days)
+        raw = best_raw_rate(url, texts, args.repeats, args.batch_size, args.threads)
+        rate = result.tokens / result.seconds
+        rows += [
+            ("events", f"{len(texts)} over {args.days} days"),
+            ("backfill wall time", f"{result.seconds:.2f} s ({'ok' if result.success else 'FAILED'})"),
+            ("backfill events/s", f"{len(texts) / result.seconds:.1f}"),
+            ("backfill tokens/s", f"{rate:.0f} ({result.tokens} tokens)"),
+            ("raw loop tokens/s (best)", f"{raw:.0f}"),
+            ("backfill / raw (target >= 0.9)", f"{rate / raw:.3f}"),
+            ("Dagster runs", str(result.runs)),
+        ]
+        if not args.skip_recall:
+            spec = models_for_profile(settings.model_profile)[EMBEDDING_ROLE]
+            dimension = int(spec.embedding_dim or 0)
+            store = MemoryStore(database_url=local.database_url(), schema_name=RECALL_SCHEMA)
+            print(
+                f"loading {args.vectors} random {dimension}-d unit vectors into {RECALL_SCHEMA}", flush=True
+            )
+            load_seconds = timed_phase("load + index", lambda: load_vectors(store, args.vectors, dimension))
+            rows.append((f"load {args.vectors} vectors + HNSW index", f"{load_seconds:.1f} s"))
+            for mode in ("vector", "hybrid"):
+                store.recall(unit_vectors(np.random.default_rng(0), 1, dimension)[0], RECALL_MODEL_SHA256,
+                             dimension, query_text="warm up", mode=mode)  # fmt: skip
+                latencies = recall_latencies(store, dimension, mode, RECALL_QUERIES)
+                rows.append(
+                    (
+                        f"recall {mode} at {args.vectors} vectors (p50 / p95)",
+                        f"{statistics.median(latencies):.1f} / {percentile(latencies, 0.95):.1f} ms",
+                    )
+                )
+    print("\n| measure | value |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
