@@ -14,7 +14,7 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from athena_assets import memory_api, metrics_api
+from athena_assets import memory_api, metrics_api, patterns_api
 from athena_assets.demo import run_demo
 from athena_assets.instance import open_instance
 from athena_assets.stack import local_stack, materialize_models, stack_up
@@ -120,6 +120,27 @@ def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
+    patterns = patterns_api.list_patterns(settings, since=args.since)
+    if args.json:
+        print(json.dumps([pattern.to_json() for pattern in patterns], indent=2, ensure_ascii=False))
+        return 0
+    for pattern in patterns:
+        print(
+            f"{pattern.pattern_id} [{pattern.kind}] support={pattern.support} "
+            f"confidence={pattern.confidence:.2f} "
+            f"seen {pattern.first_seen:%Y-%m-%d}..{pattern.last_seen:%Y-%m-%d}"
+        )
+        print(f"  {pattern.title}: {pattern.description}")
+        for event in pattern.evidence[: args.show_evidence]:
+            print(f"    {event.occurred_at:%Y-%m-%d %H:%M} {event.event_id}: {event.content[:120]}")
+        if len(pattern.evidence) > args.show_evidence:
+            print(f"    ... and {len(pattern.evidence) - args.show_evidence} more evidence events")
+    if not patterns:
+        print("no patterns yet; run `athena backfill --from ... --to ... --assets consolidated_patterns`")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `athena` argument parser (one sub-command per area)."""
     parser = argparse.ArgumentParser(prog="athena", description=__doc__)
@@ -158,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     recall.add_argument("--mode", choices=["vector", "hybrid"], default="vector")
     recall.add_argument("--json", action="store_true")
     recall.set_defaults(handler=_cmd_recall)
+
+    patterns = commands.add_parser("patterns", help="semantic patterns with support, confidence and evidence")
+    patterns.add_argument("--since", type=date.fromisoformat, help="last seen on or after YYYY-MM-DD")
+    patterns.add_argument("--json", action="store_true")
+    patterns.add_argument("--show-evidence", type=int, default=5, help="evidence events printed per pattern")
+    patterns.set_defaults(handler=_cmd_patterns)
 
     metrics = commands.add_parser("metrics", help="model-call statistics of every run (the Dagster instance)")
     metrics.add_argument("--since", type=date.fromisoformat, help="calls from this UTC day on (YYYY-MM-DD)")

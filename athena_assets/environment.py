@@ -62,5 +62,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             urls=list(settings.reasoning_urls),
             api_key=api_key,
             model_name=models["reasoning"].name,
+            # One answer of a few hundred tokens can take minutes on a busy CPU; a nightly run should wait.
+            timeout_s=300.0,
         ),
     }

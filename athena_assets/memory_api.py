@@ -12,10 +12,12 @@ from typing import Literal
 
 import dagster as dg
 
+from athena_assets.compressed_prompts import compressed_prompts
 from athena_assets.embeddings import current_model_sha256, event_embeddings
 from athena_assets.environment import build_resources
 from athena_assets.events import episodic_events
 from athena_assets.instance import materialize, open_instance
+from athena_assets.patterns import consolidated_patterns
 from resources.event_files import ParsedFile
 from resources.memory_schema import RecallHit
 from resources.settings import Settings
@@ -25,7 +27,12 @@ BACKFILL_DAYS_PER_RUN = 366
 BACKFILL_ASSETS: dict[str, dg.AssetsDefinition] = {
     "episodic_events": episodic_events,
     "event_embeddings": event_embeddings,
+    "consolidated_patterns": consolidated_patterns,
+    "compressed_prompts": compressed_prompts,
 }
+DEFAULT_BACKFILL = ("episodic_events", "event_embeddings")
+# The deployment's run coordinator allows one run at a time that uses the reasoning server.
+REASONING_TAG = {"athena/uses": "reasoning"}
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -81,7 +88,7 @@ def backfill(
     settings: Settings,
     first: date,
     last: date,
-    asset_names: Sequence[str] = tuple(BACKFILL_ASSETS),
+    asset_names: Sequence[str] = DEFAULT_BACKFILL,
     progress: Callable[[BackfillRun], None] | None = None,
 ) -> list[BackfillRun]:
     """Materialise `asset_names` for every day of `first`..`last`, a few single runs per history."""
@@ -98,7 +105,11 @@ def backfill(
                 settings,
                 assets,
                 instance,
-                tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
+                tags={
+                    RANGE_START_TAG: start.isoformat(),
+                    RANGE_END_TAG: end.isoformat(),
+                    **(REASONING_TAG if "consolidated_patterns" in asset_names else {}),
+                },
                 raise_on_error=False,
             )
             run = BackfillRun(result.run_id, start, end, result.success)

@@ -1,0 +1,49 @@
+"""The run configuration of `consolidated_patterns`: clustering, prompt budget, answer bounds, merging.
+
+Every field has a default that suits the local stack; the UI's launchpad shows the descriptions.
+"""
+
+import dagster as dg
+from pydantic import Field
+
+
+class ConsolidationConfig(dg.Config):
+    """How `consolidated_patterns` clusters a day and asks the reasoning model (run config)."""
+
+    similarity_threshold: float = Field(
+        default=0.7, gt=0, le=1, description="Least average cosine similarity of a cluster's events."
+    )
+    min_cluster_size: int = Field(default=3, ge=2, description="Fewest events a cluster needs.")
+    lookback_days: int = Field(
+        default=0, ge=0, description="Earlier days whose similar events may join the day's clusters."
+    )
+    max_patterns_per_cluster: int = Field(default=3, ge=1, le=10, description="Patterns asked per cluster.")
+    max_tokens: int = Field(default=512, ge=1, description="Answer budget of one reasoning call.")
+    max_prompt_tokens: int = Field(
+        default=3072, ge=64, description="Prompt budget; a larger cluster keeps its most central events."
+    )
+    max_event_chars: int = Field(default=600, ge=20, description="Characters of one event shown.")
+    title_chars: int = Field(default=60, ge=10, description="Longest title the schema allows.")
+    description_chars: int = Field(default=200, ge=20, description="Longest description allowed.")
+    merge_threshold: float = Field(
+        default=0.9, gt=0, le=1, description="Least cosine similarity of pattern texts for a reinforcement."
+    )
+    merge_evidence_threshold: float = Field(
+        default=0.6,
+        ge=-1,
+        le=1,
+        description="Least cosine similarity of the evidence events' mean vectors for a reinforcement "
+        "(a small model gives unrelated clusters the same generic title).",
+    )
+    temperature: float = Field(default=0.0, ge=0, description="Sampling temperature of the first attempt.")
+    retry_temperature: float = Field(
+        default=0.3, ge=0, description="Temperature of the one retry after an unusable answer."
+    )
+    constrain_evidence: bool = Field(
+        default=True, description="Limit evidence to the shown labels in the grammar (an enum)."
+    )
+    reuse_answers: bool = Field(
+        default=True,
+        description="Reuse the stored answer to an identical request (same model, prompt, schema, sampling) "
+        "instead of asking again; False asks afresh and stores the new answer.",
+    )
