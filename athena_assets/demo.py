@@ -6,12 +6,13 @@ answer, ingests the sample history, backfills it through Dagster and shows what 
 
 from datetime import timedelta
 
-from athena_assets import memory_api
+from athena_assets import memory_api, patterns_api
 from athena_assets.environment import build_resources
 from athena_assets.sample_history import BUNDLED_DAYS, BUNDLED_FILE, BUNDLED_START
 from athena_assets.stack import materialize_models, stack_up
 from resources.settings import Settings
 
+CONSOLIDATED_DAYS = 1
 RECALL_EXAMPLES = (
     ("vector", "the embedding server refused an input that was too long"),
     ("hybrid", "sensor cursor skipped files"),
@@ -66,4 +67,21 @@ def run_demo(settings: Settings) -> int:
         _say(f"== recall ({mode}): {query!r}")
         for rank, hit in enumerate(memory_api.recall(query, k=3, mode=mode, settings=settings), start=1):
             _say(f"   {rank}. [{hit.score:.3f}] {hit.occurred_at:%Y-%m-%d} {hit.content[:110]}")
+
+    # The small local model needs seconds per cluster: the demo consolidates the last days only.
+    recent = last - timedelta(days=CONSOLIDATED_DAYS - 1)
+    _say(f"== 6. consolidate {recent}..{last} into patterns, then compress the Claude prompts")
+    runs = memory_api.backfill(settings, recent, last, ("consolidated_patterns", "compressed_prompts"))
+    if not all(run.success for run in runs):
+        return 1
+    for pattern in patterns_api.list_patterns(settings)[:5]:
+        _say(
+            f"   [{pattern.kind}] support {pattern.support}, "
+            f"{len(pattern.evidence)} evidence: {pattern.title}"
+        )
+    prompts, tokens_saved, dollars_saved = resources["prompt_store"].totals()
+    _say(
+        f"   {prompts} prompts, {tokens_saved} tokens saved (${dollars_saved:.5f}); "
+        f"latest: {resources['prompt_store'].file_for(last)}"
+    )
     return 0
