@@ -21,10 +21,9 @@ _HASH_CHARS = 16
 
 @dataclass(frozen=True)
 class InboxFile:
-    """A file in the inbox: where it is, its content hash and when it arrived (ns since the epoch)."""
+    """A file in the inbox: where it is and when it arrived (ns since the epoch)."""
 
     path: Path
-    sha256_prefix: str
     mtime_ns: int
 
 
@@ -50,7 +49,7 @@ class InboxResource(dg.ConfigurableResource):
         found = []
         for path in self.directory().glob("*.jsonl"):
             stat = path.stat()
-            found.append(InboxFile(path, path.name.split("-", 1)[0], stat.st_mtime_ns))
+            found.append(InboxFile(path, stat.st_mtime_ns))
         return sorted(found, key=lambda item: (item.mtime_ns, item.path.name))
 
     def parse(self, path: Path) -> ParsedFile:
