@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+
+import dagster as dg
+import psycopg
 
 from athena_assets import memory_api, metrics_api, patterns_api
 from athena_assets.demo import run_demo
@@ -29,18 +33,21 @@ def _print_status(parts: list[PartStatus], as_json: bool) -> None:
     for part in parts:
         state = "up" if part.healthy else "DOWN"
         owner = "" if part.managed else " (external)"
+        cpu = f"  cpu: {part.cpu}" if part.cpu else ""
         print(
             f"{part.name:<22} {state:<5} {part.address:<28} pid={part.pid or '-':<8} "
-            f"model={part.model or '-'}  {part.detail}{owner}"
+            f"model={part.model or '-'}  {part.detail}{owner}{cpu}"
         )
 
 
 def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     stack = local_stack(settings)
     if args.action == "up":
-        parts = stack_up(settings)
-        _print_status(parts, args.json)
-        return 0 if all(part.healthy for part in parts) else 1
+        started = stack_up(settings)
+        for note in started.notes:
+            print(f"note: {note}", file=sys.stderr)
+        _print_status(started.parts, args.json)
+        return 0 if all(part.healthy for part in started.parts) else 1
     if args.action == "down":
         stopped = stack.down()
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
@@ -87,8 +94,9 @@ def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         state = "ok" if run.success else "FAILED"
         print(f"run {run.run_id}: {run.first}..{run.last} {state}", flush=True)
 
-    runs = memory_api.backfill(settings, args.start, args.end, args.assets, progress)
-    print(f"{len(runs)} run(s) for {args.start}..{args.end}: {', '.join(args.assets)}")
+    assets = tuple(dict.fromkeys(args.assets)) if args.assets else memory_api.BACKFILL_ASSETS
+    runs = memory_api.backfill(settings, args.start, args.end, assets, progress)
+    print(f"{len(runs)} run(s) for {args.start}..{args.end}: {', '.join(assets)}")
     return 0 if all(run.success for run in runs) else 1
 
 
@@ -141,6 +149,28 @@ def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _asset_names(value: str) -> list[str]:
+    """`--assets a,b c` as a user types it: names separated by commas as well as spaces."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in memory_api.BACKFILL_ASSETS]
+    if unknown or not names:
+        choices = ", ".join(memory_api.BACKFILL_ASSETS)
+        raise argparse.ArgumentTypeError(
+            f"unknown asset {', '.join(unknown) or repr(value)}; choose from {choices}"
+        )
+    return names
+
+
+def _explain_crashes(settings: Settings, since: datetime) -> None:
+    """Say which part of the local stack a signal killed while this command ran, if one did."""
+    try:
+        crashes = local_stack(settings).crashes_since(since)
+    except (OSError, ValueError):
+        return
+    for crash in crashes:
+        print(f"athena: {crash.message()}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `athena` argument parser (one sub-command per area)."""
     parser = argparse.ArgumentParser(prog="athena", description=__doc__)
@@ -168,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--assets",
         nargs="+",
-        default=list(memory_api.BACKFILL_ASSETS),
-        choices=list(memory_api.BACKFILL_ASSETS),
+        action="extend",
+        type=_asset_names,
+        metavar="ASSET",
+        help="assets to materialise, separated by spaces or commas (default: all of them)",
     )
     backfill.set_defaults(handler=_cmd_backfill)
 
@@ -195,13 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `athena` console script."""
+    # Deliberate uses of Dagster's beta APIs (backfill policies); the user cannot act on the warnings.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     args = build_parser().parse_args(argv)
+    started = datetime.now(UTC)
     try:
         settings = Settings.from_env()
-        return int(args.handler(args, settings))
-    except (RuntimeError, ValueError, OSError) as err:
+    except ValueError as err:
         print(f"athena: error: {err}", file=sys.stderr)
         return 2
+    try:
+        code = int(args.handler(args, settings))
+    except (RuntimeError, ValueError, OSError, psycopg.Error) as err:
+        print(f"athena: error: {err}", file=sys.stderr)
+        code = 2
+    if code != 0:
+        _explain_crashes(settings, started)
+    return code
 
 
 if __name__ == "__main__":

@@ -29,7 +29,10 @@ def run_demo(settings: Settings) -> int:
     for name, path in materialize_models(settings).items():
         _say(f"   {name}: {path}")
     _say("== 2. the local stack")
-    for part in stack_up(settings):
+    started = stack_up(settings)
+    for note in started.notes:
+        _say(f"   note: {note}")
+    for part in started.parts:
         _say(f"   {part.name:<20} {'up' if part.healthy else 'DOWN':<5} {part.address}  {part.detail}")
 
     resources = build_resources(settings)

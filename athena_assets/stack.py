@@ -1,5 +1,6 @@
 """The local stack as the CLI and `make demo` bring it up: database, Dagster instance, models, servers."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from athena_assets.instance import materialize, open_instance
@@ -7,6 +8,14 @@ from athena_assets.models import model_file_assets
 from resources.local_stack import LocalStack, PartStatus
 from resources.manifest import models_for_profile
 from resources.settings import Settings
+
+
+@dataclass(frozen=True)
+class StackUp:
+    """What `stack_up` found: each part's status, and what it changed on the way (migrations)."""
+
+    parts: list[PartStatus]
+    notes: tuple[str, ...]
 
 
 def local_stack(settings: Settings) -> LocalStack:
@@ -27,11 +36,24 @@ def materialize_models(settings: Settings) -> dict[str, Path]:
     }
 
 
-def stack_up(settings: Settings) -> list[PartStatus]:
-    """Database, Dagster instance, model files (through Dagster, if missing) and both llama-servers."""
+def _models_unknown_to_instance(settings: Settings) -> bool:
+    """Whether the instance lacks a materialisation of a model file (a fresh ATHENA_HOME or DAGSTER_HOME)."""
+    with open_instance(settings) as instance:
+        return any(
+            instance.get_latest_materialization_event(model_asset.key) is None
+            for model_asset in model_file_assets
+        )
+
+
+def stack_up(settings: Settings) -> StackUp:
+    """Database, Dagster instance, model files (through Dagster, if missing) and both llama-servers.
+
+    The model files are materialised when a file is missing *or* the instance has never recorded them,
+    so the first `athena backfill` after `stack up` finds the model's sha256 it keys vectors by.
+    """
     stack = local_stack(settings)
-    stack.start_database()
-    if stack.missing_models():
+    info = stack.start_database()
+    if stack.missing_models() or _models_unknown_to_instance(settings):
         materialize_models(settings)
     stack.start_llama_servers()
-    return stack.status()
+    return StackUp(stack.status(), info.notes if info else ())

@@ -154,3 +154,6 @@ def test_cli_status_reads_the_same_stack(stack: StackHandle) -> None:
     parts = {part["name"]: part for part in json.loads(completed.stdout)}
     assert parts["postgres"]["healthy"] is True
     assert parts["llamacpp-reasoning"]["model"] == stack.reasoning_model_path.name
+    # Native binaries need AVX2: each part we run shows the CPU's vector extensions beside it.
+    assert "avx2" in parts["postgres"]["cpu"]
+    assert parts["llamacpp-embeddings"]["cpu"] == parts["postgres"]["cpu"]

@@ -6,7 +6,7 @@ page, and checks that every asset group of the definitions and a plotted model-c
 Screenshots go to the test's temporary directory; with ATHENA_UPDATE_DOCS_SCREENSHOTS=1 they also
 replace docs/lineage.png and docs/event_embeddings_plots.png.
 
-The browser is Debian's chromium (scripts/install_browser.sh); Playwright never downloads one. A
+The browser is Debian's chromium (scripts/install_test_tools.sh); Playwright never downloads one. A
 missing chromium fails these tests rather than skipping them, so a CI run always checks the UI.
 """
 
@@ -151,7 +151,7 @@ def webserver(
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
     """A page of a fresh headless Chromium profile."""
     if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install_browser.sh (make test does)")
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install_test_tools.sh (make test does)")
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(

@@ -14,12 +14,18 @@ import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psutil
 
+from resources.crash_report import LLAMA_EXIT_PREFIX, llama_server_crash
+
 LOOPBACK = "127.0.0.1"
+# The server runs under a shell that appends its exit status to the log: a detached process's death by
+# a signal (SIGILL on a CPU without an instruction it uses) is otherwise invisible to a later command.
+_SUPERVISOR_SCRIPT = f'"$@"; status=$?; echo "{LLAMA_EXIT_PREFIX} $status at $(date +%s)"; exit $status'
 
 
 class LlamaServerError(RuntimeError):
@@ -181,9 +187,10 @@ def start_llama_server(
             f"port {config.port} on {LOOPBACK} is taken by another program; stop it or choose another "
             f"port in the {config.name} URL"
         )
+    started = datetime.now(UTC)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            server_command(config),
+            ["/bin/sh", "-c", _SUPERVISOR_SCRIPT, "llama-server", *server_command(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -193,9 +200,11 @@ def start_llama_server(
         wait_until_healthy(config.url, timeout_s, process, api_key)
     except LlamaServerError as err:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
-        raise LlamaServerError(f"{err}. Last lines of {log_path}:\n{_log_tail(log_path)}") from None
+        crash = llama_server_crash(config.name, log_path, started)
+        reason = crash.message() if crash else str(err)
+        raise LlamaServerError(f"{reason}. Last lines of {log_path}:\n{_log_tail(log_path)}") from None
     record = ServerProcess(
         config.name, process.pid, config.url, str(config.model_path), str(log_path), time.time()
     )
@@ -210,11 +219,14 @@ def stop_llama_server(name: str, run_dir: Path, timeout_s: float = 20) -> bool:
     pid_file.unlink(missing_ok=True)
     if record is None:
         return False
-    os.kill(record.pid, signal.SIGTERM)
     try:
-        psutil.Process(record.pid).wait(timeout_s)
-    except psutil.TimeoutExpired:
-        os.kill(record.pid, signal.SIGKILL)
-    except psutil.NoSuchProcess:
-        pass
+        shell = psutil.Process(record.pid)
+        group = [shell, *shell.children()]
+        # The shell leads the server's process group (start_new_session): one signal stops both.
+        os.killpg(record.pid, signal.SIGTERM)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return True
+    _, alive = psutil.wait_procs(group, timeout_s)
+    for process in alive:
+        process.kill()
     return True

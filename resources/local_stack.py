@@ -8,11 +8,14 @@ and the stack then only reports on it instead of starting one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 
+from resources.cpu import describe_vector_extensions
+from resources.crash_report import Crash, llama_server_crash, postgres_crashes
 from resources.llama_server import (
     LlamaServerConfig,
     ServerProcess,
@@ -48,6 +51,8 @@ class PartStatus:
     model: str | None = None
     managed: bool = True
     detail: str = ""
+    # The vector extensions of the CPU a part we run uses (native binaries need AVX2); "" when remote.
+    cpu: str = ""
 
 
 class LocalStack:
@@ -61,6 +66,11 @@ class LocalStack:
     def pgdata(self) -> Path:
         """The embedded server's data directory."""
         return self.settings.home / "pgdata"
+
+    @property
+    def postgres_log(self) -> Path:
+        """The embedded server's log, where it records backends killed by a signal."""
+        return self.settings.home / "postgres.log"
 
     @property
     def manages_database(self) -> bool:
@@ -98,7 +108,7 @@ class LocalStack:
         """Start the embedded PostgreSQL (idempotent) and write DAGSTER_HOME/dagster.yaml."""
         info = None
         if self.manages_database:
-            info = start_postgres(self.pgdata, self.settings.pg_port, self.settings.home / "postgres.log")
+            info = start_postgres(self.pgdata, self.settings.pg_port, self.postgres_log)
         self.write_dagster_yaml()
         return info
 
@@ -171,6 +181,16 @@ class LocalStack:
             stopped.append("postgres")
         return stopped
 
+    def crashes_since(self, since: datetime) -> list[Crash]:
+        """Parts of this stack killed by a signal at or after `since`, read from their logs."""
+        crashes = postgres_crashes(self.postgres_log, since) if self.manages_database else []
+        for role in self.models:
+            name = SERVER_NAMES[role]
+            crash = llama_server_crash(name, self.settings.run_dir / f"{name}.log", since)
+            if crash is not None and self.manages_server(role):
+                crashes.append(crash)
+        return crashes
+
     def status(self) -> list[PartStatus]:
         """Each part: address, pid, model and health."""
         parts = [self._database_status()]
@@ -192,6 +212,7 @@ class LocalStack:
             info is not None and _database_answers(self.database_url()),
             pid=info.pid if info else None,
             detail="pgvector" if info else "not running",
+            cpu=describe_vector_extensions(),
         )
 
     def _server_status(self, role: Role) -> PartStatus:
@@ -207,6 +228,7 @@ class LocalStack:
             model=facts.model or self.models[role].file,
             managed=self.manages_server(role),
             detail=describe_facts(facts),
+            cpu=describe_vector_extensions() if self.manages_server(role) else "",
         )
 
 

@@ -1,25 +1,41 @@
 #!/usr/bin/env bash
-# Install the system tools the test suite needs beyond the Python environment: today a real Compose
-# implementation (Debian's docker-compose) to validate docker/docker-compose.yml. Idempotent and
-# quiet: does nothing when the tools are already there; `apt-get update` only when a package is
-# missing from apt's lists. Fails loudly. Needs root (or passwordless sudo) only when it installs.
+# Install the system tools the test suite needs beyond the Python environment, from Debian's packages:
+#   docker-compose      validates docker/docker-compose.yml with a real Compose implementation
+#   binutils (objdump)  disassembles the native binaries to guard against AVX-512/AMX instructions
+#   qemu-user           runs pgvector on an emulated AVX2-only CPU (-cpu Haswell)
+#   chromium            the browser the UI test drives through Playwright (never downloaded by it);
+#                       fonts-liberation, or the lineage graph renders as empty boxes in screenshots
+# Idempotent and quiet: installs only what is missing; `apt-get update` only when apt has no candidate
+# yet. Fails loudly. Needs root (or passwordless sudo) only when it installs.
 #   usage: scripts/install_test_tools.sh
 set -euo pipefail
 
-if command -v docker-compose >/dev/null 2>&1; then
-  exit 0
-fi
+# "command or file that proves it is there:packages that bring it"
+needs=(
+  "docker-compose:docker-compose"
+  "objdump:binutils"
+  "qemu-x86_64:qemu-user"
+  "/usr/bin/chromium:chromium fonts-liberation"
+)
+
+missing=()
+for need in "${needs[@]}"; do
+  probe="${need%%:*}"
+  if [[ "$probe" == /* ]]; then [[ -x "$probe" ]] && continue; else command -v "$probe" >/dev/null 2>&1 && continue; fi
+  read -r -a packages <<<"${need#*:}"
+  missing+=("${packages[@]}")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install_test_tools.sh: docker-compose is missing and this system has no apt-get;" \
-    "install Docker Compose (docker-compose on PATH) by hand" >&2
+  echo "install_test_tools.sh: missing ${missing[*]} and this system has no apt-get; install them by hand" >&2
   exit 1
 fi
 
 sudo=()
 if [[ "$(id -u)" -ne 0 ]]; then
   if ! command -v sudo >/dev/null 2>&1; then
-    echo "install_test_tools.sh: docker-compose is missing; run this script as root to install it" >&2
+    echo "install_test_tools.sh: missing ${missing[*]}; run this script as root to install them" >&2
     exit 1
   fi
   sudo=(sudo -n)
@@ -30,7 +46,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 # An apt candidate only exists once the package lists have been fetched.
-candidate="$(apt-cache policy docker-compose 2>/dev/null | awk '/Candidate:/ {print $2}')"
+candidate="$(apt-cache policy "${missing[0]}" 2>/dev/null | awk '/Candidate:/ {print $2}')"
 if [[ -z "$candidate" || "$candidate" == "(none)" ]]; then
   if ! "${sudo[@]}" apt-get update -qq >"$log" 2>&1; then
     cat "$log" >&2
@@ -39,13 +55,8 @@ if [[ -z "$candidate" || "$candidate" == "(none)" ]]; then
   fi
 fi
 
-if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends docker-compose >"$log" 2>&1; then
+if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
   cat "$log" >&2
-  echo "install_test_tools.sh: apt-get install docker-compose failed" >&2
-  exit 1
-fi
-
-if ! command -v docker-compose >/dev/null 2>&1; then
-  echo "install_test_tools.sh: docker-compose was installed but is not on PATH" >&2
+  echo "install_test_tools.sh: apt-get install ${missing[*]} failed" >&2
   exit 1
 fi
