@@ -2,14 +2,18 @@
 
 import dagster as dg
 
-from athena_assets.compressed_prompts import compressed_prompts
-from athena_assets.embeddings import event_embeddings
-from athena_assets.environment import build_resources
-from athena_assets.events import episodic_events
-from athena_assets.health_sensor import llamacpp_health_sensor
-from athena_assets.inbox_sensor import new_events_sensor
-from athena_assets.models import model_file_assets
-from athena_assets.patterns import consolidated_patterns, consolidation_job, nightly_consolidation
+from athena_assets.defs.consolidation.assets import (
+    consolidated_patterns,
+    consolidation_job,
+    nightly_consolidation,
+)
+from athena_assets.defs.memory.embeddings import event_embeddings
+from athena_assets.defs.memory.events import episodic_events
+from athena_assets.defs.memory.sensors import new_events_sensor
+from athena_assets.defs.models.assets import model_file_assets
+from athena_assets.defs.observability.sensors import llamacpp_health_sensor
+from athena_assets.defs.prompts.assets import compressed_prompts
+from athena_assets.defs.resources import build_resources
 from resources.settings import Settings
 
 defs = dg.Definitions(

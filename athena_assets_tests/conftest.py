@@ -13,12 +13,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from athena_assets.instance import materialize
-from athena_assets.models import model_file_assets
-from resources.llama_server import free_port
-from resources.local_stack import LocalStack
-from resources.manifest import models_for_profile
+from athena_assets.cli.instance import materialize
+from athena_assets.defs.models.assets import model_file_assets
+from resources.models.manifest import models_for_profile
 from resources.settings import Settings
+from resources.stack.llama_server import free_port
+from resources.stack.local import LocalStack
 
 
 @dataclass(frozen=True)

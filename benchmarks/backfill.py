@@ -33,18 +33,18 @@ import dagster as dg
 import numpy as np
 from embedding_throughput import FILLER, PHRASES, TOPICS, raw_loop
 
-from athena_assets.embeddings import EMBEDDING_MODEL_ASSET
-from athena_assets.instance import materialize
-from athena_assets.memory_api import backfill, ingest
-from athena_assets.models import model_file_assets
-from athena_assets.sample_history import generate_history, write_history
-from resources.event_files import Event
-from resources.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
-from resources.local_stack import SERVER_NAMES, LocalStack
-from resources.manifest import ModelSpec, models_for_profile
-from resources.memory_schema import EmbeddingRow
-from resources.memory_store import MemoryStore
+from athena_assets.cli.instance import materialize
+from athena_assets.cli.memory_api import backfill, ingest
+from athena_assets.cli.sample_history import generate_history, write_history
+from athena_assets.defs.memory.embeddings import EMBEDDING_MODEL_ASSET
+from athena_assets.defs.models.assets import model_file_assets
+from resources.memory.event_files import Event
+from resources.memory.schema import EmbeddingRow
+from resources.memory.store import MemoryStore
+from resources.models.manifest import ModelSpec, models_for_profile
 from resources.settings import Settings
+from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
+from resources.stack.local import SERVER_NAMES, LocalStack
 
 HISTORY_START = date(2026, 3, 1)
 HISTORY_SEED = 2026

@@ -37,12 +37,12 @@ from transformers import (
     XLMRobertaTokenizer,
 )
 
-from resources.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
-from resources.llamacpp_embedding import LlamaCppEmbeddingResource
-from resources.model_files import ModelFilesResource
-from resources.prompt_compressor import PromptCompressorResource
+from resources.compression.compressor import PromptCompressorResource
+from resources.compression.token_counting import cl100k
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.models.files import ModelFilesResource
 from resources.settings import Settings
-from resources.token_counting import cl100k
+from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
 
 SEED_CLAIMS = "seed's claims: 100-200 ms per prompt, 60-75% fewer tokens (ratio 0.25-0.40)"
 INSTRUCTION = "What happened with the Kubernetes cluster deployment, and which tickets are still open?"

@@ -30,21 +30,21 @@ from typing import Any
 import httpx
 from pydantic import PrivateAttr
 
-from athena_assets.consolidation import Clients, consolidate_day
-from athena_assets.consolidation_config import ConsolidationConfig
-from athena_assets.embeddings import embed_events
-from resources.event_files import Event
-from resources.llama_server import free_port
-from resources.llamacpp_embedding import LlamaCppEmbeddingResource
-from resources.llamacpp_http import LlamaCppOutputError
-from resources.llamacpp_reasoning import LlamaCppReasoningResource
-from resources.local_stack import LocalStack
-from resources.manifest import models_for_profile
-from resources.memory_store import MemoryStore
+from athena_assets.defs.consolidation.config import ConsolidationConfig
+from athena_assets.defs.consolidation.consolidate import Clients, consolidate_day
+from athena_assets.defs.memory.embeddings import embed_events
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.llamacpp.http import LlamaCppOutputError
+from resources.llamacpp.reasoning import LlamaCppReasoningResource
+from resources.memory.event_files import Event
+from resources.memory.pattern_store import PatternStore
+from resources.memory.store import MemoryStore
 from resources.metrics import MetricsCollector
-from resources.model_files import ModelFilesResource
-from resources.pattern_store import PatternStore
+from resources.models.files import ModelFilesResource
+from resources.models.manifest import models_for_profile
 from resources.settings import Settings
+from resources.stack.llama_server import free_port
+from resources.stack.local import LocalStack
 
 DAY = date(2026, 11, 2)
 MODEL_SHA256 = "benchmark"

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import httpx
 
-from resources.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
-from resources.llamacpp_embedding import LlamaCppEmbeddingResource
-from resources.manifest import models_for_profile
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.metrics import MetricsCollector
-from resources.model_files import ModelFilesResource
+from resources.models.files import ModelFilesResource
+from resources.models.manifest import models_for_profile
+from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
 
 SERVER_NAME = "benchmark-embeddings"
 SEED = "one request per text (seed)"

@@ -5,12 +5,13 @@ and compression call, summarised per kind the way the seed's `model_metrics` did
 the process-wide collector every resource records into by default, so one `get_all_stats()` covers the
 whole run; `stats_observation` turns a summary into a `dg.AssetObservation` any asset can log in one line.
 
-The observation format is what `athena metrics` adds up across runs (athena_assets/metrics_api.py), so
-besides the statistics the UI plots it carries what an exact sum needs: the call kind
-(`metrics_kind`), the summed latencies of all and of the successful calls, and the latency samples
-(`latency_samples_ms`, JSON). The samples are bounded to `MAX_LATENCY_SAMPLES` per kind and observation:
-all of them up to that many calls, beyond it the slowest ones, which is the tail a 95th percentile
-needs. Log one observation per collector and run (a collector's calls counted twice are counted twice).
+The observation format is what `athena metrics` adds up across runs
+(athena_assets/defs/observability/metrics.py), so besides the statistics the UI plots it carries what an
+exact sum needs: the call kind (`metrics_kind`), the summed latencies of all and of the successful
+calls, and the latency samples (`latency_samples_ms`, JSON). The samples are bounded to
+`MAX_LATENCY_SAMPLES` per kind and observation: all of them up to that many calls, beyond it the slowest
+ones, which is the tail a 95th percentile needs. Log one observation per collector and run (a
+collector's calls counted twice are counted twice).
 """
 
 from __future__ import annotations

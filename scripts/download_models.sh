@@ -15,4 +15,4 @@ fi
 export ATHENA_MODEL_PROFILE="${ATHENA_MODEL_PROFILE:-production}"
 # no cd: a relative DIR argument stays relative to where the script was called from
 export PYTHONPATH="$repo_root${PYTHONPATH:+:$PYTHONPATH}"
-exec "$python" -m resources.model_fetch "$@"
+exec "$python" -m resources.models.fetch "$@"

@@ -1,0 +1,90 @@
+"""`make demo`: the whole local pipeline on the bundled sample history, printed as it goes.
+
+Brings the stack up, materialises the model files through Dagster, asks each llama-server for one
+answer, ingests the sample history, backfills it through Dagster and shows what recall finds.
+"""
+
+from datetime import timedelta
+
+from athena_assets.cli import memory_api, patterns_api
+from athena_assets.cli.sample_history import BUNDLED_DAYS, BUNDLED_FILE, BUNDLED_START
+from athena_assets.cli.stack import materialize_models, stack_up
+from athena_assets.defs.resources import build_resources
+from resources.settings import Settings
+
+CONSOLIDATED_DAYS = 1
+RECALL_EXAMPLES = (
+    ("vector", "the embedding server refused an input that was too long"),
+    ("hybrid", "sensor cursor skipped files"),
+)
+
+
+def _say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def run_demo(settings: Settings) -> int:
+    """Run the demo end to end; returns the process exit code."""
+    _say("== 1. model files, materialised through Dagster")
+    for name, path in materialize_models(settings).items():
+        _say(f"   {name}: {path}")
+    _say("== 2. the local stack")
+    started = stack_up(settings)
+    for note in started.notes:
+        _say(f"   note: {note}")
+    for part in started.parts:
+        _say(f"   {part.name:<20} {'up' if part.healthy else 'DOWN':<5} {part.address}  {part.detail}")
+
+    resources = build_resources(settings)
+    vector = resources["embeddings"].embed("Dagster materialised the embedding model file.")
+    _say(
+        f"== 3. one embedding: {vector.dimension} dimensions, {vector.tokens} tokens, "
+        f"first values {[round(value, 4) for value in vector.embedding[:4]]}"
+    )
+    reply = resources["reasoning"].reason("Name one thing a memory system should remember.", max_tokens=24)
+    _say(
+        f"   one reply ({reply.output_tokens} tokens, {reply.tokens_per_second:.0f} tokens/s): "
+        f"{reply.text.strip()!r}"
+    )
+
+    _say(f"== 4. ingest the sample history ({BUNDLED_FILE.name})")
+    for report in memory_api.ingest(settings, [BUNDLED_FILE]):
+        _say(
+            f"   {len(report.parsed.events)} events on {len(report.parsed.days)} days, "
+            f"{len(report.parsed.rejected)} rejected"
+        )
+    first, last = BUNDLED_START, BUNDLED_START + timedelta(days=BUNDLED_DAYS - 1)
+    _say(f"== 5. backfill {first}..{last} through Dagster")
+    runs = memory_api.backfill(settings, first, last)
+    for run in runs:
+        _say(f"   run {run.run_id}: {run.first}..{run.last} {'ok' if run.success else 'FAILED'}")
+    if not all(run.success for run in runs):
+        return 1
+    stats = resources["memory"].stats()
+    _say(
+        f"   stored: {stats.events} events over {stats.days} days, {stats.embeddings} vectors, "
+        f"{stats.dead_letters} dead letters"
+    )
+
+    for mode, query in RECALL_EXAMPLES:
+        _say(f"== recall ({mode}): {query!r}")
+        for rank, hit in enumerate(memory_api.recall(query, k=3, mode=mode, settings=settings), start=1):
+            _say(f"   {rank}. [{hit.score:.3f}] {hit.occurred_at:%Y-%m-%d} {hit.content[:110]}")
+
+    # The small local model needs seconds per cluster: the demo consolidates the last days only.
+    recent = last - timedelta(days=CONSOLIDATED_DAYS - 1)
+    _say(f"== 6. consolidate {recent}..{last} into patterns, then compress the Claude prompts")
+    runs = memory_api.backfill(settings, recent, last, ("consolidated_patterns", "compressed_prompts"))
+    if not all(run.success for run in runs):
+        return 1
+    for pattern in patterns_api.list_patterns(settings)[:5]:
+        _say(
+            f"   [{pattern.kind}] support {pattern.support}, "
+            f"{len(pattern.evidence)} evidence: {pattern.title}"
+        )
+    prompts, tokens_saved, dollars_saved = resources["prompt_store"].totals()
+    _say(
+        f"   {prompts} prompts, {tokens_saved} tokens saved (${dollars_saved:.5f}); "
+        f"latest: {resources['prompt_store'].file_for(last)}"
+    )
+    return 0

@@ -1,0 +1,243 @@
+"""The `athena` command: the local stack, model files and (as later issues land) the memory pipeline.
+
+Every command calls the same functions the assets and the tests call, and materialises through the
+Dagster instance the UI shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+
+from athena_assets.cli import memory_api, patterns_api
+from athena_assets.cli.demo import run_demo
+from athena_assets.cli.instance import open_instance
+from athena_assets.cli.stack import local_stack, materialize_models, stack_up
+from athena_assets.defs.observability import metrics as metrics_api
+from resources.settings import Settings
+from resources.stack.local import PartStatus
+
+
+def _print_status(parts: list[PartStatus], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([asdict(part) for part in parts], indent=2))
+        return
+    for part in parts:
+        state = "up" if part.healthy else "DOWN"
+        owner = "" if part.managed else " (external)"
+        cpu = f"  cpu: {part.cpu}" if part.cpu else ""
+        print(
+            f"{part.name:<22} {state:<5} {part.address:<28} pid={part.pid or '-':<8} "
+            f"model={part.model or '-'}  {part.detail}{owner}{cpu}"
+        )
+
+
+def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    stack = local_stack(settings)
+    if args.action == "up":
+        started = stack_up(settings)
+        for note in started.notes:
+            print(f"note: {note}", file=sys.stderr)
+        _print_status(started.parts, args.json)
+        return 0 if all(part.healthy for part in started.parts) else 1
+    if args.action == "down":
+        stopped = stack.down()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    parts = stack.status()
+    _print_status(parts, args.json)
+    return 0 if all(part.healthy for part in parts) else 1
+
+
+def _cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    for name, path in materialize_models(settings).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    return run_demo(settings)
+
+
+def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    reports = memory_api.ingest(settings, [Path(name) for name in args.files])
+    for report in reports:
+        parsed = report.parsed
+        where = (
+            "already in the inbox"
+            if report.already_in_inbox
+            else f"stored as {report.stored_as}"
+            if report.stored_as
+            else "nothing stored"
+        )
+        print(
+            f"{report.source}: accepted {len(parsed.events)} events on {len(parsed.days)} days, "
+            f"rejected {len(parsed.rejected)} lines ({where})"
+        )
+        for line in parsed.rejected[: args.show_rejected]:
+            print(f"  {line.file}:{line.line}: {line.reason}")
+        if len(parsed.rejected) > args.show_rejected:
+            print(f"  ... and {len(parsed.rejected) - args.show_rejected} more (see the dead_letters table)")
+    return 0 if all(report.parsed.events or not report.parsed.rejected for report in reports) else 1
+
+
+def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    def progress(run: memory_api.BackfillRun) -> None:
+        state = "ok" if run.success else "FAILED"
+        print(f"run {run.run_id}: {run.first}..{run.last} {state}", flush=True)
+
+    assets = tuple(dict.fromkeys(args.assets)) if args.assets else memory_api.BACKFILL_ASSETS
+    runs = memory_api.backfill(settings, args.start, args.end, assets, progress)
+    print(f"{len(runs)} run(s) for {args.start}..{args.end}: {', '.join(assets)}")
+    return 0 if all(run.success for run in runs) else 1
+
+
+def _cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
+    hits = memory_api.recall(args.query, k=args.k, mode=args.mode, settings=settings)
+    if args.json:
+        rows = [
+            {
+                "event_id": hit.event_id,
+                "score": hit.score,
+                "occurred_at": hit.occurred_at.isoformat(),
+                "content": hit.content,
+            }
+            for hit in hits
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        print(
+            f"{rank}. [{hit.score:.3f}] {hit.occurred_at:%Y-%m-%d %H:%M} {hit.event_id}: {hit.content[:160]}"
+        )
+    return 0
+
+
+def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    with open_instance(settings) as instance:
+        stats = metrics_api.all_stats(instance, args.since)
+    print(json.dumps(stats, indent=2) if args.json else metrics_api.format_stats(stats))
+    return 0
+
+
+def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
+    patterns = patterns_api.list_patterns(settings, since=args.since)
+    if args.json:
+        print(json.dumps([pattern.to_json() for pattern in patterns], indent=2, ensure_ascii=False))
+        return 0
+    for pattern in patterns:
+        print(
+            f"{pattern.pattern_id} [{pattern.kind}] support={pattern.support} "
+            f"confidence={pattern.confidence:.2f} "
+            f"seen {pattern.first_seen:%Y-%m-%d}..{pattern.last_seen:%Y-%m-%d}"
+        )
+        print(f"  {pattern.title}: {pattern.description}")
+        for event in pattern.evidence[: args.show_evidence]:
+            print(f"    {event.occurred_at:%Y-%m-%d %H:%M} {event.event_id}: {event.content[:120]}")
+        if len(pattern.evidence) > args.show_evidence:
+            print(f"    ... and {len(pattern.evidence) - args.show_evidence} more evidence events")
+    if not patterns:
+        print("no patterns yet; run `athena backfill --from ... --to ... --assets consolidated_patterns`")
+    return 0
+
+
+def _asset_names(value: str) -> list[str]:
+    """`--assets a,b c` as a user types it: names separated by commas as well as spaces."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in memory_api.BACKFILL_ASSETS]
+    if unknown or not names:
+        choices = ", ".join(memory_api.BACKFILL_ASSETS)
+        raise argparse.ArgumentTypeError(
+            f"unknown asset {', '.join(unknown) or repr(value)}; choose from {choices}"
+        )
+    return names
+
+
+def _explain_crashes(settings: Settings, since: datetime) -> None:
+    """Say which part of the local stack a signal killed while this command ran, if one did."""
+    try:
+        crashes = local_stack(settings).crashes_since(since)
+    except (OSError, ValueError):
+        return
+    for crash in crashes:
+        print(f"athena: {crash.message()}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `athena` argument parser (one sub-command per area)."""
+    parser = argparse.ArgumentParser(prog="athena", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stack = commands.add_parser("stack", help="start, stop or inspect the local stack")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument("--json", action="store_true", help="machine-readable output")
+    stack.set_defaults(handler=_cmd_stack)
+
+    models = commands.add_parser("models", help="materialise the model-file assets through Dagster")
+    models.set_defaults(handler=_cmd_models)
+
+    demo = commands.add_parser("demo", help="the main job: stack, sample history, backfill, recall")
+    demo.set_defaults(handler=_cmd_demo)
+
+    ingest = commands.add_parser("ingest", help="validate JSONL event files and store them in the inbox")
+    ingest.add_argument("files", nargs="+", help="JSON Lines files, one event per line")
+    ingest.add_argument("--show-rejected", type=int, default=20, help="rejected lines to print per file")
+    ingest.set_defaults(handler=_cmd_ingest)
+
+    backfill = commands.add_parser("backfill", help="materialise a range of days through Dagster")
+    backfill.add_argument("--from", dest="start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    backfill.add_argument(
+        "--assets",
+        nargs="+",
+        action="extend",
+        type=_asset_names,
+        metavar="ASSET",
+        help="assets to materialise, separated by spaces or commas (default: all of them)",
+    )
+    backfill.set_defaults(handler=_cmd_backfill)
+
+    recall = commands.add_parser("recall", help="the stored events nearest in meaning to a query")
+    recall.add_argument("query")
+    recall.add_argument("-k", type=int, default=5, help="how many events")
+    recall.add_argument("--mode", choices=["vector", "hybrid"], default="vector")
+    recall.add_argument("--json", action="store_true")
+    recall.set_defaults(handler=_cmd_recall)
+
+    patterns = commands.add_parser("patterns", help="semantic patterns with support, confidence and evidence")
+    patterns.add_argument("--since", type=date.fromisoformat, help="last seen on or after YYYY-MM-DD")
+    patterns.add_argument("--json", action="store_true")
+    patterns.add_argument("--show-evidence", type=int, default=5, help="evidence events printed per pattern")
+    patterns.set_defaults(handler=_cmd_patterns)
+
+    metrics = commands.add_parser("metrics", help="model-call statistics of every run (the Dagster instance)")
+    metrics.add_argument("--since", type=date.fromisoformat, help="calls from this UTC day on (YYYY-MM-DD)")
+    metrics.add_argument("--json", action="store_true", help="the get_all_stats() shape as JSON")
+    metrics.set_defaults(handler=_cmd_metrics)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `athena` command; returns the process exit code (see `entry.main` for the script)."""
+    args = build_parser().parse_args(argv)
+    started = datetime.now(UTC)
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:
+        print(f"athena: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        code = int(args.handler(args, settings))
+    except (RuntimeError, ValueError, OSError, psycopg.Error) as err:
+        print(f"athena: error: {err}", file=sys.stderr)
+        code = 2
+    if code != 0:
+        _explain_crashes(settings, started)
+    return code

@@ -1,0 +1,143 @@
+"""The memory pipeline from Python and the CLI: ingest files, backfill day ranges, recall events.
+
+These functions run materialisations through the Dagster instance the UI shows, with the code
+location's own resources, so `athena ingest/backfill/recall` and the assets never disagree.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+
+from athena_assets.cli.instance import materialize, open_instance
+from athena_assets.defs.consolidation.assets import consolidated_patterns
+from athena_assets.defs.memory.embeddings import current_model_sha256, event_embeddings
+from athena_assets.defs.memory.events import episodic_events
+from athena_assets.defs.prompts.assets import compressed_prompts
+from athena_assets.defs.resources import build_resources
+from resources.memory.event_files import ParsedFile
+from resources.memory.schema import RecallHit
+from resources.settings import Settings
+
+# One run per this many days: a ten-year history is ten runs, each bounded in memory.
+BACKFILL_DAYS_PER_RUN = 366
+BACKFILL_ASSETS: dict[str, dg.AssetsDefinition] = {
+    "episodic_events": episodic_events,
+    "event_embeddings": event_embeddings,
+    "consolidated_patterns": consolidated_patterns,
+    "compressed_prompts": compressed_prompts,
+}
+DEFAULT_BACKFILL = ("episodic_events", "event_embeddings")
+# The deployment's run coordinator allows one run at a time that uses the reasoning server.
+REASONING_TAG = {"athena/uses": "reasoning"}
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What `ingest` made of one file."""
+
+    source: Path
+    parsed: ParsedFile
+    stored_as: Path | None
+    already_in_inbox: bool
+
+
+@dataclass(frozen=True)
+class BackfillRun:
+    """One Dagster run of a backfill: its id, day range and whether it succeeded."""
+
+    run_id: str
+    first: date
+    last: date
+    success: bool
+
+
+def ingest(settings: Settings, files: Sequence[Path]) -> list[IngestReport]:
+    """Validate `files`, record their rejected lines, and store those with valid events in the inbox."""
+    resources = build_resources(settings)
+    inbox, memory = resources["inbox"], resources["memory"]
+    memory.ensure_schema()
+    reports = []
+    for source in files:
+        parsed = inbox.parse(source)
+        memory.record_dead_letters(parsed.rejected, parsed.sha256)
+        stored_as, is_new = inbox.store(source) if parsed.events else (None, False)
+        reports.append(IngestReport(source, parsed, stored_as, stored_as is not None and not is_new))
+    return reports
+
+
+def day_ranges(first: date, last: date, days_per_run: int = BACKFILL_DAYS_PER_RUN) -> list[tuple[date, date]]:
+    """`first`..`last` cut into consecutive ranges of at most `days_per_run` days."""
+    if last < first:
+        raise ValueError(f"--to {last} is before --from {first}")
+    ranges = []
+    start = first
+    while start <= last:
+        end = min(last, start + timedelta(days=days_per_run - 1))
+        ranges.append((start, end))
+        start = end + timedelta(days=1)
+    return ranges
+
+
+def backfill(
+    settings: Settings,
+    first: date,
+    last: date,
+    asset_names: Sequence[str] = DEFAULT_BACKFILL,
+    progress: Callable[[BackfillRun], None] | None = None,
+) -> list[BackfillRun]:
+    """Materialise `asset_names` for every day of `first`..`last`, a few single runs per history."""
+    unknown = [name for name in asset_names if name not in BACKFILL_ASSETS]
+    if unknown:
+        raise ValueError(f"unknown asset(s) {', '.join(unknown)}; choose from {', '.join(BACKFILL_ASSETS)}")
+    if first < settings.history_start:
+        raise ValueError(f"--from {first} is before ATHENA_HISTORY_START={settings.history_start}; lower it")
+    assets = [BACKFILL_ASSETS[name] for name in BACKFILL_ASSETS if name in asset_names]
+    runs = []
+    with open_instance(settings) as instance:
+        for start, end in day_ranges(first, last):
+            result = materialize(
+                settings,
+                assets,
+                instance,
+                tags={
+                    RANGE_START_TAG: start.isoformat(),
+                    RANGE_END_TAG: end.isoformat(),
+                    **(REASONING_TAG if "consolidated_patterns" in asset_names else {}),
+                },
+                raise_on_error=False,
+            )
+            run = BackfillRun(result.run_id, start, end, result.success)
+            runs.append(run)
+            if progress is not None:
+                progress(run)
+            if not result.success:
+                break
+    return runs
+
+
+def recall(
+    query: str,
+    k: int = 5,
+    mode: Literal["vector", "hybrid"] = "vector",
+    settings: Settings | None = None,
+) -> list[RecallHit]:
+    """The `k` stored events nearest to `query` (embedded with the model's query prefix), best first.
+
+    `vector` finds paraphrases; `hybrid` fuses vector and full-text rankings, which helps when the
+    query holds exact tokens (error codes, file names, identifiers).
+    """
+    settings = settings or Settings.from_env()
+    resources = build_resources(settings)
+    embeddings, memory = resources["embeddings"], resources["memory"]
+    with open_instance(settings) as instance:
+        model_sha256 = current_model_sha256(instance)
+    query_vector = embeddings.embed_query(query)
+    return memory.recall(
+        list(query_vector.embedding), model_sha256, query_vector.dimension, k=k, query_text=query, mode=mode
+    )

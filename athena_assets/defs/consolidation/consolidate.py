@@ -1,0 +1,291 @@
+"""Consolidating one day: cluster its events, ask the reasoning model for the patterns of each cluster,
+embed the patterns and store them. Plain Python over the resources, so the asset and the benchmark run
+exactly the same steps.
+
+Generation is as deterministic as the server allows (temperature 0 and a seed derived from the cluster's
+members); since llama-server still varies when its prompt cache is reused, the answer to each exact
+request is remembered and reused by a re-run. Storage replaces the day's earlier contributions in one
+transaction, so a re-run converges to the same rows.
+An answer that does not parse or validate is retried once and then counts as a failed cluster; a
+cluster whose events do not fit the prompt budget keeps its most central events (and is reported as
+trimmed); an unreachable server fails the day before anything is written.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+
+from athena_assets.defs.consolidation import prompt
+from athena_assets.defs.consolidation.clustering import (
+    Cluster,
+    PatternDraft,
+    cluster_events,
+    evidence_centroid,
+    map_answer,
+    neighbours,
+    within_budget,
+)
+from athena_assets.defs.consolidation.config import ConsolidationConfig
+from athena_assets.defs.consolidation.report import ClusterOutcome, DayReport, reasoning_summary
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.llamacpp.http import LlamaCppInputError, LlamaCppOutputError
+from resources.llamacpp.reasoning import LlamaCppReasoningResource, ReasoningResult
+from resources.memory.pattern_schema import EventVector, NewObservation
+from resources.memory.pattern_store import PatternStore
+from resources.memory.store import MemoryStore
+from resources.metrics import MetricsCollector
+
+# The chat template wraps the messages in a few turn markers the /tokenize count of the text leaves out.
+TEMPLATE_MARGIN_TOKENS = 32
+_PLACEHOLDER_LABEL = "E999"
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The clients one consolidation uses."""
+
+    reasoning: LlamaCppReasoningResource
+    embeddings: LlamaCppEmbeddingResource
+    memory: MemoryStore
+    patterns: PatternStore
+
+
+@dataclass
+class _Prompting:
+    """One day's prompting: the frame's token count (asked for once, when first needed) and the
+    successful results (their server-side speeds). Mutable on purpose: it accumulates over the day."""
+
+    config: ConsolidationConfig
+    reasoning: LlamaCppReasoningResource
+    store: PatternStore
+    reasoning_model: str
+    frame_tokens: int | None = None
+    results: list[ReasoningResult] = field(default_factory=list)
+
+    def frame(self) -> str:
+        """The system message and the prompt without any event: what every prompt of the day pays."""
+        return prompt.SYSTEM + "\n" + prompt.build_prompt([], self.config.max_patterns_per_cluster)
+
+    def frame_cost(self) -> int:
+        """Tokens of the frame, the chat template's markers included."""
+        if self.frame_tokens is None:
+            self.frame_tokens = self.reasoning.count_tokens(self.frame()) + TEMPLATE_MARGIN_TOKENS
+        return self.frame_tokens
+
+    def shown(self, cluster: Cluster, content: dict[str, str]) -> list[str]:
+        """The member ids that fit the prompt budget, most central first."""
+        lines = [
+            prompt.event_line(_PLACEHOLDER_LABEL, content[i], self.config.max_event_chars)
+            for i in cluster.by_centrality
+        ]
+        # A token covers at least one UTF-8 byte, so a prompt with fewer bytes than the budget fits
+        # without asking the server to tokenize anything.
+        upper_bound = len(self.frame().encode()) + sum(len(line.encode()) + 1 for line in lines)
+        if upper_bound + TEMPLATE_MARGIN_TOKENS <= self.config.max_prompt_tokens:
+            return list(cluster.by_centrality)
+        costs = [self.reasoning.count_tokens(line, add_special=False) + 1 for line in lines]
+        kept = within_budget(costs, self.config.max_prompt_tokens - self.frame_cost())
+        return [cluster.by_centrality[position] for position in kept]
+
+    def ask(
+        self, cluster: Cluster, lines: list[str], labels: list[str]
+    ) -> tuple[object | None, str | None, int, bool]:
+        """(parsed answer, failure reason, calls made, answer reused): one retry after an unusable answer."""
+        config = self.config
+        schema = prompt.answer_schema(
+            labels, config.max_patterns_per_cluster, config.title_chars, config.description_chars,
+            config.constrain_evidence,
+        )  # fmt: skip
+        text = prompt.build_prompt(lines, config.max_patterns_per_cluster)
+        key = request_sha256(
+            self.reasoning_model,
+            prompt.SYSTEM,
+            text,
+            schema,
+            config.max_tokens,
+            config.temperature,
+            cluster.seed,
+        )
+        if config.reuse_answers:
+            remembered = self.store.remembered_answer(key)
+            if remembered is not None:
+                return remembered, None, 0, True
+        attempts = (
+            (config.temperature, cluster.seed),
+            (config.retry_temperature, (cluster.seed + 1) % 2**32),
+        )
+        reason = None
+        for calls, (temperature, seed) in enumerate(attempts, start=1):
+            try:
+                result = self.reasoning.reason(
+                    text, system=prompt.SYSTEM, max_tokens=config.max_tokens, temperature=temperature,
+                    json_schema=schema, seed=seed,
+                )  # fmt: skip
+            except LlamaCppOutputError as err:
+                reason = str(err)
+                continue
+            except LlamaCppInputError as err:
+                # The server's context is smaller than the budget assumed: this cluster cannot be asked.
+                return None, f"prompt refused by the server: {err}", calls, False
+            self.results.append(result)
+            # Kept at once: a run that fails on a later cluster still spares the next run this call.
+            self.store.remember_answer(
+                key, cluster.key, prompt.PROMPT_VERSION, result.parsed, result.output_tokens
+            )
+            return result.parsed, None, calls, False
+        return None, reason, len(attempts), False
+
+
+def request_sha256(
+    reasoning_model: str,
+    system: str,
+    text: str,
+    schema: dict[str, object],
+    max_tokens: int,
+    temperature: float,
+    seed: int,
+) -> str:
+    """The identity of a reasoning request: the same model asked the same way gets the same key."""
+    request = {
+        "model": reasoning_model,
+        "system": system,
+        "prompt": text,
+        "schema": schema,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _consolidate_cluster(
+    cluster: Cluster, content: dict[str, str], prompting: _Prompting
+) -> tuple[ClusterOutcome, list[PatternDraft]]:
+    kept = set(prompting.shown(cluster, content))
+    shown_ids = [event_id for event_id in cluster.member_ids if event_id in kept]
+    trimmed = len(cluster.member_ids) - len(shown_ids)
+    members = len(cluster.member_ids)
+    if not shown_ids:
+        failure = "not one event fits max_prompt_tokens"
+        return ClusterOutcome(cluster.key, members, 0, trimmed, 0, 0, 0, 0, failure), []
+    labels = [prompt.event_label(position) for position in range(len(shown_ids))]
+    lines = [
+        prompt.event_line(label, content[event_id], prompting.config.max_event_chars)
+        for label, event_id in zip(labels, shown_ids, strict=True)
+    ]
+    parsed, failure, calls, reused = prompting.ask(cluster, lines, labels)
+    if failure is not None:
+        return ClusterOutcome(cluster.key, members, len(shown_ids), trimmed, calls, 0, 0, 0, failure), []
+    mapped = map_answer(parsed, dict(zip(labels, shown_ids, strict=True)))
+    outcome = ClusterOutcome(
+        cluster.key, members, len(shown_ids), trimmed, calls, len(mapped.drafts), mapped.discarded,
+        mapped.evidence_dropped, reused=reused,
+    )  # fmt: skip
+    return outcome, list(mapped.drafts)
+
+
+def _clusters(day: date, events: list[EventVector], config: ConsolidationConfig) -> tuple[list[Cluster], int]:
+    """The day's clusters and how many look-back events could join them."""
+    today = [event for event in events if event.day == day]
+    earlier = [event for event in events if event.day != day]
+    if not today:
+        return [], 0
+    day_matrix = np.stack([event.vector for event in today])
+    if earlier:
+        mask = neighbours(
+            day_matrix, np.stack([event.vector for event in earlier]), config.similarity_threshold
+        )
+        earlier = [event for event, keep in zip(earlier, mask, strict=True) if keep]
+    # Chronological input order keeps clustering and member order deterministic.
+    chosen = sorted(earlier + today, key=lambda event: (event.occurred_at, event.id))
+    clusters = cluster_events(
+        [event.id for event in chosen],
+        np.stack([event.vector for event in chosen]),
+        [event.day == day for event in chosen],
+        config.similarity_threshold,
+        config.min_cluster_size,
+    )
+    return clusters, len(earlier)
+
+
+def consolidate_day(
+    day: date,
+    config: ConsolidationConfig,
+    clients: Clients,
+    model_sha256: str,
+    reasoning_model: str,
+    log: Callable[[str], None] | None = None,
+) -> DayReport:
+    """Consolidate partition `day` (with its look-back window) and store the result; see the module doc.
+
+    `model_sha256` identifies the embedding model (whose vectors are clustered, and which embeds the
+    patterns); `reasoning_model` identifies the reasoning model in the key of remembered answers.
+    """
+    say = log or (lambda _message: None)
+    started = time.monotonic()
+    events = clients.patterns.event_vectors(day - timedelta(days=config.lookback_days), day, model_sha256)
+    total = clients.memory.event_count(day, day)
+    clusters, lookback = _clusters(day, events, config)
+    clustered = time.monotonic()
+
+    collector = MetricsCollector()
+    previous = clients.reasoning.metrics
+    clients.reasoning.use_metrics(collector)
+    prompting = _Prompting(config, clients.reasoning, clients.patterns, reasoning_model)
+    content = {event.id: event.content for event in events}
+    outcomes: list[ClusterOutcome] = []
+    observations: list[tuple[ClusterOutcome, int, PatternDraft]] = []
+    try:
+        for cluster in clusters:
+            outcome, drafts = _consolidate_cluster(cluster, content, prompting)
+            outcomes.append(outcome)
+            observations += [(outcome, index, draft) for index, draft in enumerate(drafts)]
+            say(outcome.describe(day))
+    finally:
+        clients.reasoning.use_metrics(previous)
+    reasoned = time.monotonic()
+
+    texts = [f"{draft.title}. {draft.description}" for _, _, draft in observations]
+    vector_of = {event.id: event.vector for event in events}
+    vectors = clients.embeddings.embed_batch(texts) if texts else []
+    embedded = time.monotonic()
+    rows = [
+        NewObservation(
+            day=day,
+            cluster_key=outcome.cluster_key,
+            pattern_index=index,
+            title=draft.title,
+            description=draft.description,
+            kind=draft.kind,
+            confidence=draft.confidence,
+            evidence_ids=draft.evidence_ids,
+            embedding=vector.embedding,
+            evidence_centroid=evidence_centroid([vector_of[i] for i in draft.evidence_ids]),
+            model_sha256=model_sha256,
+            prompt_version=prompt.PROMPT_VERSION,
+            cluster_size=outcome.members,
+        )
+        for (outcome, index, draft), vector in zip(observations, vectors, strict=True)
+    ]
+    written = clients.patterns.replace_day(day, rows, config.merge_threshold, config.merge_evidence_threshold)
+    stored = time.monotonic()
+    return DayReport(
+        day=day,
+        events=total,
+        events_with_vector=sum(event.day == day for event in events),
+        lookback_events=lookback,
+        outcomes=tuple(outcomes),
+        written=written,
+        reasoning=reasoning_summary(collector, prompting.results),
+        seconds={
+            "clustering": clustered - started,
+            "reasoning": reasoned - clustered,
+            "embedding": embedded - reasoned,
+            "storage": stored - embedded,
+        },
+    )

@@ -1,0 +1,178 @@
+"""What a consolidation did, per cluster and per day, and how that becomes Dagster metadata.
+
+A range run (a backfill) consolidates many days: each day is logged as an observation of its own
+partition, and the materialisation carries the totals (`range_metadata`).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+
+from athena_assets.defs.consolidation.clustering import percentile
+from athena_assets.defs.consolidation.prompt import PROMPT_VERSION
+from resources.llamacpp.reasoning import ReasoningResult
+from resources.memory.pattern_schema import DayWrite
+from resources.metrics import MetricsCollector
+
+
+@dataclass(frozen=True)
+class ClusterOutcome:
+    """One cluster: its size, how much of it the prompt showed, and what came back."""
+
+    cluster_key: str
+    members: int
+    shown: int
+    trimmed: int
+    calls: int
+    patterns: int
+    discarded: int
+    evidence_dropped: int
+    failure: str | None = None
+    reused: bool = False
+
+    def describe(self, day: date) -> str:
+        """One run-log line."""
+        head = f"{day} cluster {self.cluster_key[:12]}: {self.members} events, {self.shown} shown"
+        if self.failure is not None:
+            return f"{head}; FAILED after {self.calls} call(s): {self.failure}"
+        source = "remembered answer" if self.reused else f"{self.calls} call(s)"
+        return (
+            f"{head}; {self.patterns} pattern(s), {self.discarded} discarded, "
+            f"{self.evidence_dropped} evidence labels dropped ({source})"
+        )
+
+
+@dataclass(frozen=True)
+class ReasoningSummary:
+    """The reasoning calls of one day as measured through the resource."""
+
+    calls: int
+    failed_calls: int
+    prompt_tokens: int
+    output_tokens: int
+    latencies_ms: tuple[float, ...]
+    ok_latency_ms: float
+    generation_speeds: tuple[float, ...]
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Output tokens over the summed latency of the successful calls (prompt processing included)."""
+        return self.output_tokens / (self.ok_latency_ms / 1000) if self.ok_latency_ms > 0 else 0.0
+
+    @property
+    def generation_tokens_per_s(self) -> float:
+        """The decoding speed llama-server reported, averaged over the successful calls."""
+        speeds = self.generation_speeds
+        return sum(speeds) / len(speeds) if speeds else 0.0
+
+    def merged(self, other: "ReasoningSummary") -> "ReasoningSummary":
+        """The summary of both sets of calls."""
+        return ReasoningSummary(
+            self.calls + other.calls,
+            self.failed_calls + other.failed_calls,
+            self.prompt_tokens + other.prompt_tokens,
+            self.output_tokens + other.output_tokens,
+            self.latencies_ms + other.latencies_ms,
+            self.ok_latency_ms + other.ok_latency_ms,
+            self.generation_speeds + other.generation_speeds,
+        )
+
+
+EMPTY_SUMMARY = ReasoningSummary(0, 0, 0, 0, (), 0.0, ())
+
+
+def reasoning_summary(collector: MetricsCollector, results: Sequence[ReasoningResult]) -> ReasoningSummary:
+    """Summarise the reasoning calls recorded in `collector` (and the successful `results`)."""
+    records = collector.records("reasoning")
+    ok = [record for record in records if record.success]
+    return ReasoningSummary(
+        calls=len(records),
+        failed_calls=len(records) - len(ok),
+        prompt_tokens=sum(record.tokens - record.output_tokens for record in ok),
+        output_tokens=sum(record.output_tokens for record in ok),
+        latencies_ms=tuple(record.latency_ms for record in records),
+        ok_latency_ms=sum(record.latency_ms for record in ok),
+        generation_speeds=tuple(result.tokens_per_second for result in results),
+    )
+
+
+@dataclass(frozen=True)
+class DayReport:
+    """Everything one day's consolidation did."""
+
+    day: date
+    events: int
+    events_with_vector: int
+    lookback_events: int
+    outcomes: tuple[ClusterOutcome, ...]
+    written: DayWrite
+    reasoning: ReasoningSummary
+    seconds: Mapping[str, float]
+
+    @property
+    def failures(self) -> list[ClusterOutcome]:
+        """The clusters whose answer stayed unusable after the retry."""
+        return [outcome for outcome in self.outcomes if outcome.failure is not None]
+
+    def counts(self) -> dict[str, int]:
+        """The day's counters (what the metadata and the observation report)."""
+        outcomes = self.outcomes
+        return {
+            "events": self.events,
+            "events_without_vector": self.events - self.events_with_vector,
+            "lookback_events": self.lookback_events,
+            "clusters": len(outcomes),
+            "events_clustered": sum(outcome.members for outcome in outcomes),
+            "clusters_trimmed": sum(outcome.trimmed > 0 for outcome in outcomes),
+            "events_trimmed": sum(outcome.trimmed for outcome in outcomes),
+            "clusters_failed": len(self.failures),
+            "answers_reused": sum(outcome.reused for outcome in outcomes),
+            "patterns_new": self.written.new,
+            "patterns_reinforced": self.written.reinforced,
+            "patterns_discarded": sum(outcome.discarded for outcome in outcomes),
+            "patterns_removed": self.written.removed,
+            "evidence_dropped": sum(outcome.evidence_dropped for outcome in outcomes),
+        }
+
+
+def _metadata(
+    counts: Mapping[str, int], reasoning: ReasoningSummary, seconds: Mapping[str, float]
+) -> dict[str, dg.MetadataValue]:
+    metadata: dict[str, dg.MetadataValue] = {
+        name: dg.MetadataValue.int(value) for name, value in counts.items()
+    }
+    metadata |= {
+        "reasoning_calls": dg.MetadataValue.int(reasoning.calls),
+        "reasoning_failed_calls": dg.MetadataValue.int(reasoning.failed_calls),
+        "prompt_tokens": dg.MetadataValue.int(reasoning.prompt_tokens),
+        "output_tokens": dg.MetadataValue.int(reasoning.output_tokens),
+        "tokens_per_s": dg.MetadataValue.float(round(reasoning.tokens_per_s, 2)),
+        "generation_tokens_per_s": dg.MetadataValue.float(round(reasoning.generation_tokens_per_s, 2)),
+        "latency_p50_ms": dg.MetadataValue.float(round(percentile(reasoning.latencies_ms, 0.5), 1)),
+        "latency_p95_ms": dg.MetadataValue.float(round(percentile(reasoning.latencies_ms, 0.95), 1)),
+        "prompt_version": dg.MetadataValue.text(PROMPT_VERSION),
+    }
+    metadata |= {f"{phase}_s": dg.MetadataValue.float(round(value, 3)) for phase, value in seconds.items()}
+    return metadata
+
+
+def day_observation(asset_key: dg.AssetKey, report: DayReport) -> dg.AssetObservation:
+    """The observation of one day's partition: its counters, reasoning metrics and phase timings."""
+    metadata = _metadata(report.counts(), report.reasoning, report.seconds)
+    return dg.AssetObservation(asset_key=asset_key, partition=report.day.isoformat(), metadata=metadata)
+
+
+def range_metadata(reports: Sequence[DayReport]) -> dict[str, dg.MetadataValue]:
+    """The materialisation metadata of a run: the days' counters and timings summed."""
+    counts: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    reasoning = EMPTY_SUMMARY
+    for report in reports:
+        for name, value in report.counts().items():
+            counts[name] = counts.get(name, 0) + value
+        for phase, value in report.seconds.items():
+            seconds[phase] = seconds.get(phase, 0.0) + value
+        reasoning = reasoning.merged(report.reasoning)
+    return _metadata(counts, reasoning, seconds)

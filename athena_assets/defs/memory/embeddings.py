@@ -1,0 +1,142 @@
+"""Event embeddings: each event's vector from the llama.cpp embedding server, stored in pgvector.
+
+Vectors are keyed by event id and the embedding model's sha256, so a new model re-embeds everything
+without losing the old vectors, and an event whose content changed is embedded again. Requests for the
+next chunk stay in flight while the previous chunk is written with a binary COPY.
+"""
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import dagster as dg
+
+from athena_assets.defs.memory.events import episodic_events
+from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.memory.schema import EmbeddingRow, StoredEvent
+from resources.memory.store import MemoryStore
+from resources.metrics import MetricsCollector, stats_observation
+
+EMBEDDINGS_CODE_VERSION = "1"
+EMBEDDING_MODEL_ASSET = dg.AssetKey("embedding_model_file")
+# Large enough to keep several batched requests in flight, small enough to write while embedding.
+CHUNK_EVENTS = 256
+COVERAGE_CHECK = "every_event_has_a_vector"
+VALIDITY_CHECK = "vectors_are_valid"
+
+
+def current_model_sha256(instance: dg.DagsterInstance) -> str:
+    """The sha256 of the embedding model file as last materialised (its data version)."""
+    event = instance.get_latest_materialization_event(EMBEDDING_MODEL_ASSET)
+    if event is None or event.asset_materialization is None:
+        raise RuntimeError("embedding_model_file has never been materialised; run `athena models` first")
+    return str(event.asset_materialization.metadata["sha256"].value)
+
+
+def _rows(
+    events: Sequence[StoredEvent], embeddings: LlamaCppEmbeddingResource, model_sha256: str
+) -> list[EmbeddingRow]:
+    results = embeddings.embed_batch([event.content for event in events], ids=[event.id for event in events])
+    return [
+        EmbeddingRow(
+            event.id, model_sha256, event.content_sha256, result.embedding, result.tokens, result.split
+        )
+        for event, result in zip(events, results, strict=True)
+    ]
+
+
+def embed_events(
+    events: Sequence[StoredEvent],
+    embeddings: LlamaCppEmbeddingResource,
+    memory: MemoryStore,
+    model_sha256: str,
+) -> tuple[int, int]:
+    """Embed and store `events` chunk by chunk; returns (vectors written, tokens embedded)."""
+    written = tokens = 0
+    pending: Future[int] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgvector-writer") as writer:
+        for start in range(0, len(events), CHUNK_EVENTS):
+            rows = _rows(events[start : start + CHUNK_EVENTS], embeddings, model_sha256)
+            tokens += sum(row.tokens for row in rows)
+            if pending is not None:
+                written += pending.result()
+            pending = writer.submit(memory.write_embeddings, rows)
+        if pending is not None:
+            written += pending.result()
+    return written, tokens
+
+
+@dg.asset(
+    group_name="memory",
+    kinds={"llama.cpp", "pgvector"},
+    owners=["team:athena"],
+    partitions_def=daily_partitions,
+    backfill_policy=history_backfill_policy,
+    code_version=EMBEDDINGS_CODE_VERSION,
+    description=__doc__,
+    deps=[episodic_events, EMBEDDING_MODEL_ASSET],
+    check_specs=[
+        dg.AssetCheckSpec(
+            COVERAGE_CHECK, asset="event_embeddings", description="Every event has a current vector."
+        ),
+        dg.AssetCheckSpec(
+            VALIDITY_CHECK,
+            asset="event_embeddings",
+            description="Vectors have the model's width, finite, non-zero.",
+        ),
+    ],
+)
+def event_embeddings(
+    context: dg.AssetExecutionContext, embeddings: LlamaCppEmbeddingResource, memory: MemoryStore
+) -> dg.MaterializeResult:
+    first, last = partition_days(context)
+    model_sha256 = current_model_sha256(context.instance)
+    run_metrics = MetricsCollector()
+    embeddings.use_metrics(run_metrics)
+    dimension = embeddings.dimension
+    memory.ensure_schema()
+    due = memory.events_due_for_embedding(first, last, model_sha256)
+    total = memory.event_count(first, last)
+    context.log.info(f"{first}..{last}: {len(due)} of {total} events due; {embeddings.describe()}")
+    started = time.monotonic()
+    written, tokens = embed_events(due, embeddings, memory, model_sha256)
+    # Built after the load: bulk-loading then indexing is several times faster than indexing row by row.
+    memory.ensure_vector_index(dimension)
+    seconds = time.monotonic() - started
+    check = memory.embedding_check(first, last, model_sha256, dimension)
+    context.log_event(stats_observation(context.asset_key, run_metrics.get_stats("embedding")))
+    return dg.MaterializeResult(
+        metadata={
+            "first_day": first.isoformat(),
+            "last_day": last.isoformat(),
+            "events": dg.MetadataValue.int(total),
+            "embedded": dg.MetadataValue.int(written),
+            "skipped": dg.MetadataValue.int(total - len(due)),
+            "tokens": dg.MetadataValue.int(tokens),
+            "seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "tokens_per_s": dg.MetadataValue.float(round(tokens / seconds, 1) if seconds > 0 else 0.0),
+            "model_sha256": model_sha256,
+            "dimension": dg.MetadataValue.int(dimension),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=COVERAGE_CHECK,
+                passed=check.missing == 0,
+                metadata={
+                    "events": dg.MetadataValue.int(check.events),
+                    "missing": dg.MetadataValue.int(check.missing),
+                    "missing_ids": ", ".join(check.missing_ids) or "none",
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name=VALIDITY_CHECK,
+                passed=check.wrong_dimension == check.non_finite == check.zero_norm == 0,
+                metadata={
+                    "wrong_dimension": dg.MetadataValue.int(check.wrong_dimension),
+                    "non_finite": dg.MetadataValue.int(check.non_finite),
+                    "zero_norm": dg.MetadataValue.int(check.zero_norm),
+                },
+            ),
+        ],
+    )

@@ -1,0 +1,77 @@
+"""Episodic events: the inbox's event files loaded into PostgreSQL, one UTC day per partition.
+
+Re-materialising a day is idempotent: events are upserted on their id, an event whose content changed
+is updated (and its embedding becomes due again), and unusable lines go to the dead-letter table with
+file, line and reason while the rest of the file is kept.
+"""
+
+import dagster as dg
+
+from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
+from resources.memory.event_files import Event, RejectedLine
+from resources.memory.inbox import InboxResource
+from resources.memory.store import MemoryStore
+
+EVENTS_CODE_VERSION = "1"
+DEAD_LETTER_CHECK = "no_dead_letters"
+
+
+@dg.asset(
+    group_name="memory",
+    kinds={"postgres"},
+    owners=["team:athena"],
+    partitions_def=daily_partitions,
+    backfill_policy=history_backfill_policy,
+    code_version=EVENTS_CODE_VERSION,
+    description=__doc__,
+    check_specs=[
+        dg.AssetCheckSpec(
+            DEAD_LETTER_CHECK,
+            asset="episodic_events",
+            description="Lines of the partition's days that were rejected (a warning: valid lines are kept).",
+        )
+    ],
+)
+def episodic_events(
+    context: dg.AssetExecutionContext, inbox: InboxResource, memory: MemoryStore
+) -> dg.MaterializeResult:
+    first, last = partition_days(context)
+    memory.ensure_schema()
+    # Later files win for an id seen in several files: a re-sent event is an update.
+    events: dict[str, Event] = {}
+    rejected: list[RejectedLine] = []
+    files = inbox.files()
+    for item in files:
+        parsed = inbox.parse(item.path)
+        memory.record_dead_letters(parsed.rejected, parsed.sha256)
+        events.update((event.id, event) for event in parsed.events if first <= event.day <= last)
+        rejected += [line for line in parsed.rejected if line.day is not None and first <= line.day <= last]
+    counts = memory.upsert_events(list(events.values()))
+    context.log.info(
+        f"{first}..{last}: {len(events)} events from {len(files)} files "
+        f"({counts.new} new, {counts.updated} updated), {len(rejected)} lines rejected"
+    )
+    dead_letters = dg.AssetCheckResult(
+        check_name=DEAD_LETTER_CHECK,
+        passed=not rejected,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "dead_letters": dg.MetadataValue.int(len(rejected)),
+            "first_reasons": dg.MetadataValue.md(
+                "\n".join(f"- `{line.file}:{line.line}` {line.reason}" for line in rejected[:10]) or "none"
+            ),
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "first_day": first.isoformat(),
+            "last_day": last.isoformat(),
+            "events": dg.MetadataValue.int(len(events)),
+            "new": dg.MetadataValue.int(counts.new),
+            "updated": dg.MetadataValue.int(counts.updated),
+            "unchanged": dg.MetadataValue.int(counts.unchanged),
+            "rejected": dg.MetadataValue.int(len(rejected)),
+            "files": dg.MetadataValue.int(len(files)),
+        },
+        check_results=[dead_letters],
+    )

@@ -1,0 +1,68 @@
+"""Turns `Settings` (the environment, read once) into the resources every asset is given.
+
+Secrets are wired with `dg.EnvVar`, so Dagster resolves them at run time and never shows their value
+in the UI or in run configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from resources.compression.compressor import PromptCompressorResource
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.llamacpp.probe import LlamaCppProbeResource
+from resources.llamacpp.reasoning import LlamaCppReasoningResource
+from resources.memory.inbox import InboxResource
+from resources.memory.prompt_store import PromptStore
+from resources.memory.store import MemoryStore
+from resources.models.files import ModelFilesResource
+from resources.models.manifest import models_for_profile
+from resources.settings import API_KEY_ENV, Settings
+from resources.stack.local import application_database_url
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """The resources of the code location, configured from `settings`."""
+    models = models_for_profile(settings.model_profile)
+    embedding_model = models["embedding"]
+    # Only a key that is set is wired: an EnvVar of an unset variable fails every run at start.
+    api_key = dg.EnvVar(API_KEY_ENV) if settings.api_key else None
+    embeddings = LlamaCppEmbeddingResource(
+        urls=list(settings.embeddings_urls),
+        api_key=api_key,
+        embedding_dim=settings.embedding_dim,
+        model_embedding_dim=embedding_model.embedding_dim or 0,
+        model_name=embedding_model.name,
+        document_prefix=embedding_model.document_prefix,
+        query_prefix=embedding_model.query_prefix,
+    )
+    return {
+        "embeddings": embeddings,
+        "compressor": PromptCompressorResource.from_settings(settings, embeddings),
+        "prompt_store": PromptStore(
+            database_url=application_database_url(settings), prompts_dir=str(settings.home / "prompts")
+        ),
+        "model_files": ModelFilesResource(
+            models_dir=str(settings.models_dir),
+            profile=settings.model_profile,
+            allow_http=settings.allow_http_downloads,
+        ),
+        "llamacpp_probe": LlamaCppProbeResource(
+            embedding_urls=list(settings.embeddings_urls),
+            reasoning_urls=list(settings.reasoning_urls),
+            api_key=api_key,
+        ),
+        "memory": MemoryStore(database_url=application_database_url(settings)),
+        "inbox": InboxResource(
+            inbox_dir=str(settings.inbox_dir), history_start=settings.history_start.isoformat()
+        ),
+        "reasoning": LlamaCppReasoningResource(
+            urls=list(settings.reasoning_urls),
+            api_key=api_key,
+            model_name=models["reasoning"].name,
+            # One answer of a few hundred tokens can take minutes on a busy CPU; a nightly run should wait.
+            timeout_s=300.0,
+        ),
+    }

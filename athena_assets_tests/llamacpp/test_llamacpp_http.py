@@ -1,0 +1,134 @@
+"""Tier (c): authentication, unavailability, replicas and health of the llama.cpp resources, against
+real llama-servers (the session's, plus one started here with an API key)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from athena_assets_tests.conftest import StackHandle
+from resources.llamacpp.clients import (
+    LlamaCppAuthError,
+    LlamaCppEmbeddingResource,
+    LlamaCppReasoningResource,
+    LlamaCppUnavailableError,
+    check_health,
+)
+from resources.metrics import MetricsCollector
+from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
+
+pytestmark = pytest.mark.stack
+
+API_KEY = "test-key-5f2c9a"
+AUTH_SERVER = "llamacpp-auth-test"
+
+
+@dataclass(frozen=True)
+class AuthServer:
+    url: str
+    key: str
+
+
+@pytest.fixture(scope="module")
+def auth_server(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    """A second embedding server on the same model file, started with --api-key-file."""
+    run_dir: Path = tmp_path_factory.mktemp("auth-server")
+    key_file = run_dir / "api.key"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
+    config = LlamaServerConfig(
+        name=AUTH_SERVER,
+        model_path=stack.embedding_model_path,
+        port=free_port(),
+        context_length=512,
+        embedding=True,
+        pooling="mean",
+        n_threads=1,
+        parallel=1,
+        api_key_file=key_file,
+    )
+    try:
+        server = start_llama_server(config, run_dir, timeout_s=120, api_key=API_KEY)
+        yield AuthServer(url=server.url, key=API_KEY)
+    finally:
+        stop_llama_server(AUTH_SERVER, run_dir)
+
+
+def test_the_right_key_works(auth_server: AuthServer):
+    with LlamaCppEmbeddingResource(urls=[auth_server.url], api_key=auth_server.key) as resource:
+        assert resource.embed("hello").dimension == 384
+
+
+def test_a_wrong_key_is_an_auth_error_without_retries(auth_server: AuthServer):
+    resource = LlamaCppEmbeddingResource(urls=[auth_server.url], api_key="not-the-key", max_retries=5)
+    started = time.monotonic()
+    with pytest.raises(LlamaCppAuthError, match="LLAMACPP_API_KEY") as caught:
+        resource.embed("hello")
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 1.0
+    assert resource.requests_per_url == {auth_server.url: 1}
+    assert "not-the-key" not in str(caught.value)
+    assert "not-the-key" not in repr(resource) and "not-the-key" not in str(resource)
+    resource.close()
+
+
+def test_a_closed_port_is_unavailable_within_the_retry_budget():
+    url = f"http://127.0.0.1:{free_port()}"
+    budget = 2.0
+    resource = LlamaCppEmbeddingResource(urls=[url], retry_budget_s=budget, max_retries=50)
+    started = time.monotonic()
+    with pytest.raises(LlamaCppUnavailableError, match=url):
+        resource.embed("hello")
+    elapsed = time.monotonic() - started
+
+    assert elapsed <= budget + 1.0
+    assert resource.requests_per_url[url] > 1  # it did retry, with backoff, until the budget ran out
+    resource.close()
+
+
+@pytest.mark.timeout(120)
+def test_requests_are_spread_across_replicas(stack: StackHandle, auth_server: AuthServer):
+    resource = LlamaCppEmbeddingResource(
+        urls=[stack.embeddings_url, auth_server.url], api_key=auth_server.key, batch_size=4, concurrency=2
+    )
+    with resource.use_metrics(MetricsCollector()):
+        results = resource.embed_batch([f"event {index} about the weekly report" for index in range(24)])
+        counts = resource.requests_per_url
+
+    assert len(results) == 24
+    assert set(counts) == {stack.embeddings_url, auth_server.url}
+    assert min(counts.values()) >= 5  # 6 batches: a tokenize and an embedding request each, plus probes
+
+
+def test_dagster_resolves_the_key_from_the_environment(
+    auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LLAMACPP_API_KEY", auth_server.key)
+
+    @dg.asset
+    def keyed(embeddings: LlamaCppEmbeddingResource) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"dimension": embeddings.embed("hello").dimension})
+
+    resource = LlamaCppEmbeddingResource(urls=[auth_server.url], api_key=dg.EnvVar("LLAMACPP_API_KEY"))
+    result = dg.materialize([keyed], resources={"embeddings": resource})
+
+    assert result.success
+    assert all(auth_server.key not in str(event) for event in result.all_events)
+
+
+def test_check_health_reports_each_role(stack: StackHandle):
+    embeddings = LlamaCppEmbeddingResource(urls=[stack.embeddings_url])
+    reasoning = LlamaCppReasoningResource(urls=[stack.reasoning_url])
+    down = LlamaCppReasoningResource(urls=[f"http://127.0.0.1:{free_port()}"])
+
+    assert check_health(embeddings, reasoning) == {"embedding": True, "reasoning": True}
+    assert check_health(embeddings, down) == {"embedding": True, "reasoning": False}
+    assert reasoning.count_tokens("hello world", add_special=False) >= 2
+    for resource in (embeddings, reasoning, down):
+        resource.close()

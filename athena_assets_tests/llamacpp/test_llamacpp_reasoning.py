@@ -1,0 +1,92 @@
+"""Tiers (b) and (c): the reasoning resource against the session's Gemma 3 270M server, and the JSON
+Schema subset its answers are validated with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from athena_assets_tests.conftest import StackHandle
+from resources.llamacpp.clients import PATTERNS_SCHEMA, LlamaCppOutputError, LlamaCppReasoningResource
+from resources.llamacpp.json_schema import schema_errors
+from resources.metrics import MetricsCollector
+
+TICKET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "topic": {"type": "string", "minLength": 1, "maxLength": 24},
+        "urgent": {"type": "boolean"},
+        "severity": {"type": "string", "enum": ["low", "medium", "high"]},
+    },
+    "required": ["topic", "urgent", "severity"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture
+def reasoning(stack: StackHandle) -> Iterator[LlamaCppReasoningResource]:
+    with LlamaCppReasoningResource(urls=[stack.reasoning_url]).use_metrics(MetricsCollector()) as resource:
+        yield resource
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(120)
+def test_json_schema_answers_are_parsed_and_valid(reasoning: LlamaCppReasoningResource):
+    result = reasoning.reason(
+        "Ticket: the production database is down and nobody can log in.",
+        system="Classify the support ticket.",
+        max_tokens=96,
+        temperature=0,
+        json_schema=TICKET_SCHEMA,
+        seed=7,
+    )
+
+    assert schema_errors(result.parsed, TICKET_SCHEMA) == []
+    assert result.prompt_tokens > 10
+    assert 0 < result.output_tokens <= 96
+    assert result.tokens_per_second > 0 and result.latency_ms > 0
+    stats = reasoning.metrics.get_stats("reasoning")
+    assert stats["successful_calls"] == 1
+    assert stats["output_tokens"] == result.output_tokens
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(180)
+def test_consolidation_returns_patterns(reasoning: LlamaCppReasoningResource):
+    events = "\n".join(
+        [
+            "- user asked to switch the editor to dark mode",
+            "- user again asked for a dark theme in the dashboard",
+            "- deploy to staging failed after the database migration",
+            "- deploy to staging failed again: migration lock timeout",
+        ]
+    )
+    result = reasoning.consolidate_with_reasoning(
+        events, "Find recurring preferences and problems.", max_tokens=128, temperature=0, seed=7
+    )
+
+    assert schema_errors(result.parsed, PATTERNS_SCHEMA) == []
+    assert isinstance(result.parsed["patterns"], list)
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(60)
+def test_an_answer_cut_off_by_max_tokens_is_a_clear_error(reasoning: LlamaCppReasoningResource):
+    with pytest.raises(LlamaCppOutputError, match="max_tokens=4"):
+        reasoning.reason("Describe the weather.", max_tokens=4, json_schema=TICKET_SCHEMA, temperature=0)
+    assert reasoning.metrics.get_stats("reasoning")["failed_calls"] == 1
+
+
+def test_schema_subset_finds_each_kind_of_problem():
+    assert schema_errors({"topic": "db", "urgent": True, "severity": "high"}, TICKET_SCHEMA) == []
+    errors = schema_errors({"topic": "", "urgent": "yes", "severity": "extreme", "extra": 1}, TICKET_SCHEMA)
+    assert any("$.topic: shorter than 1" in error for error in errors)
+    assert any("$.urgent: expected boolean" in error for error in errors)
+    assert any("'extreme' is not one of" in error for error in errors)
+    assert any("unexpected property 'extra'" in error for error in errors)
+    assert schema_errors({"urgent": False}, TICKET_SCHEMA)[0] == "$: missing required property 'topic'"
+    too_many = {"patterns": [{"pattern": "abc", "confidence": "low"}] * 6}
+    assert schema_errors(too_many, PATTERNS_SCHEMA) == ["$.patterns: 6 items, at most 5 allowed"]
+    assert schema_errors(True, {"type": "integer"}) == ["$: expected integer, got bool"]
+    assert schema_errors(3.0, {"type": "integer", "maximum": 2}) == ["$: 3.0 is above the maximum 2"]

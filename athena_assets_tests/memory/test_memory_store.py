@@ -1,0 +1,287 @@
+"""The memory store against a real PostgreSQL 18 + pgvector: idempotent writes, due vectors, recall, checks.
+
+PostgreSQL alone is started once for this module (no llama-servers needed); each test gets its own schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from resources.memory.event_files import Event, RejectedLine, parse_event_file
+from resources.memory.schema import EmbeddingRow, vector_index_name
+from resources.memory.store import MemoryStore
+from resources.stack.llama_server import free_port
+from resources.stack.postgres import start_postgres, stop_postgres
+
+pytestmark = pytest.mark.timeout(300)
+
+DAY = date(2026, 11, 20)
+DIM = 8
+MODEL = "a" * 64
+OTHER_MODEL = "b" * 64
+SQL_LOOKING = "'); DROP TABLE episodic_events; --"
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("memory-store-pg")
+    info = start_postgres(tmp / "pgdata", free_port(), tmp / "pg.log")
+    try:
+        yield info.url()
+    finally:
+        stop_postgres(tmp / "pgdata")
+
+
+@pytest.fixture
+def store(database_url: str) -> MemoryStore:
+    memory = MemoryStore(database_url=database_url, schema_name=f"test_{uuid.uuid4().hex[:12]}")
+    memory.ensure_schema()
+    return memory
+
+
+def make_event(i: int, content: str | None = None, day: date = DAY) -> Event:
+    text = content if content is not None else f"event {i}: the dagster sensor cursor skipped file {i}"
+    return Event(
+        id=f"e{i:04d}",
+        occurred_at=datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(minutes=i),
+        content=text,
+        event_type="observation",
+        source="test",
+        session_id="s1",
+        metadata={"i": i},
+        content_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        source_file="test.jsonl",
+        source_line=i + 1,
+    )
+
+
+def with_content(event: Event, content: str) -> Event:
+    return dataclasses.replace(
+        event, content=content, content_sha256=hashlib.sha256(content.encode()).hexdigest()
+    )
+
+
+def vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def embed(events: list[Event], model: str = MODEL, dim: int = DIM, seed: int = 0) -> list[EmbeddingRow]:
+    vecs = vectors(len(events), dim, seed)
+    return [EmbeddingRow(e.id, model, e.content_sha256, vecs[i], tokens=12) for i, e in enumerate(events)]
+
+
+def test_ensure_schema_is_idempotent_and_creates_the_tables(store: MemoryStore) -> None:
+    store.ensure_schema()
+    store.ensure_vector_index(DIM)
+    store.ensure_vector_index(DIM)
+    with psycopg.connect(store.database_url) as conn:
+        tables = {row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (store.schema_name,)
+        )}  # fmt: skip
+    assert tables == {"episodic_events", "dead_letters", "event_embeddings"}
+    assert store.stats().events == 0
+
+
+def test_upsert_counts_are_exact(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(5)]
+    first = store.upsert_events(events)
+    second = store.upsert_events(events)
+    assert (first.new, first.updated, first.unchanged) == (5, 0, 0)
+    assert (second.new, second.updated, second.unchanged) == (0, 0, 5)
+    assert store.stats().events == 5
+
+
+def test_changed_content_is_updated_and_due_again_alone(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(4)]
+    store.upsert_events(events)
+    store.write_embeddings(embed(events))
+    assert store.events_due_for_embedding(DAY, DAY, MODEL) == []
+    changed = [*events[:2], with_content(events[2], "rewritten: pgvector migration flaked again"), events[3]]
+    counts = store.upsert_events(changed)
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 1, 3)
+    assert [e.id for e in store.events_due_for_embedding(DAY, DAY, MODEL)] == [events[2].id]
+    stored = {e.id: e for e in store.events_for_days(DAY, DAY)}
+    assert stored[events[2].id].content == "rewritten: pgvector migration flaked again"
+
+
+def test_metadata_change_updates_but_keeps_the_vector_current(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(2)]
+    store.upsert_events(events)
+    store.write_embeddings(embed(events))
+    counts = store.upsert_events([dataclasses.replace(events[0], metadata={"i": 0, "tag": "new"}), events[1]])
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 1, 1)
+    assert store.events_due_for_embedding(DAY, DAY, MODEL) == []
+
+
+def test_one_call_with_a_repeated_id_keeps_the_last(store: MemoryStore) -> None:
+    event = make_event(1)
+    counts = store.upsert_events([event, with_content(event, "the later version")])
+    assert (counts.new, counts.updated, counts.unchanged) == (1, 0, 0)
+    assert store.events_for_days(DAY, DAY)[0].content == "the later version"
+
+
+def test_day_ranges_and_ordering(store: MemoryStore) -> None:
+    events = [make_event(i, day=DAY + timedelta(days=i % 3)) for i in range(9)]
+    store.upsert_events(events)
+    assert store.event_count(DAY, DAY) == 3
+    assert store.event_count(DAY, DAY + timedelta(days=2)) == 9
+    middle = store.events_for_days(DAY + timedelta(days=1), DAY + timedelta(days=1))
+    assert [e.id for e in middle] == ["e0001", "e0004", "e0007"]
+    assert all(e.day == DAY + timedelta(days=1) for e in middle)
+    assert store.stats().days == 3
+
+
+def test_dead_letters_are_idempotent(store: MemoryStore, tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(
+        b'{"occurred_at": "2026-11-20T10:00:00Z", "content": "ok"}\n'
+        b"not json\n"
+        b'{"occurred_at": "2026-11-20T10:00:00Z", "content": ""}\n'
+        b'{"occurred_at": "2026-11-20T10:00:00Z", "content": "nul \\u0000"}\n'
+        b'{"occurred_at": "2026-11-20T10:00:00Z", "content": "\xff\x00 bytes"}\n'
+    )
+    parsed = parse_event_file(path, date(2026, 11, 1))
+    assert len(parsed.rejected) == 4
+    assert store.record_dead_letters(parsed.rejected, parsed.sha256) == 4
+    assert store.record_dead_letters(parsed.rejected, parsed.sha256) == 0
+    letters = store.dead_letters(parsed.sha256)
+    assert [d.line for d in letters] == [2, 3, 4, 5]
+    assert letters[1].reason == parsed.rejected[1].reason
+    assert store.dead_letter_count(DAY) == 2, "only lines whose timestamp was readable have a day"
+    assert store.dead_letters("0" * 64) == []
+    assert store.stats().dead_letters == 4
+
+
+def test_written_vectors_are_not_due_and_rewrites_do_not_duplicate(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(6)]
+    store.upsert_events(events)
+    assert len(store.events_due_for_embedding(DAY, DAY, MODEL)) == 6
+    rows = embed(events)
+    assert store.write_embeddings(rows) == 6
+    assert store.events_due_for_embedding(DAY, DAY, MODEL) == []
+    assert store.write_embeddings(rows) == 0, "an identical rewrite changes nothing"
+    assert store.write_embeddings(embed(events, seed=1)[:2]) == 2
+    assert store.stats().embeddings == 6
+
+
+def test_a_new_model_makes_everything_due_and_keeps_old_vectors(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(5)]
+    store.upsert_events(events)
+    store.write_embeddings(embed(events))
+    due = store.events_due_for_embedding(DAY, DAY, OTHER_MODEL)
+    assert [e.id for e in due] == [e.id for e in events]
+    store.write_embeddings(embed(events, model=OTHER_MODEL, dim=4))
+    assert store.events_due_for_embedding(DAY, DAY, OTHER_MODEL) == []
+    assert store.stats().embeddings == 10
+    assert store.embedding_check(DAY, DAY, MODEL, DIM).passed
+
+
+def test_write_refuses_non_finite_vectors_and_unknown_events(store: MemoryStore) -> None:
+    store.upsert_events([make_event(0)])
+    bad = np.ones(DIM, dtype=np.float32)
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        store.write_embeddings([EmbeddingRow("e0000", MODEL, "x", bad, 1)])
+    with pytest.raises(ValueError, match="upsert the events first"):
+        store.write_embeddings([EmbeddingRow("nope", MODEL, "x", np.ones(DIM), 1)])
+    assert store.stats().embeddings == 0
+
+
+def test_embedding_check_finds_missing_zero_and_wrong_dimension(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(5)]
+    store.upsert_events(events)
+    good, zero, wrong = embed(events[:3])
+    zero = dataclasses.replace(zero, embedding=np.zeros(DIM))
+    wrong = dataclasses.replace(wrong, embedding=np.ones(DIM * 2))
+    store.write_embeddings([good, zero, wrong, *embed(events[3:4], seed=5)])
+    check = store.embedding_check(DAY, DAY, MODEL, DIM)
+    assert (check.events, check.with_vector, check.missing) == (5, 4, 1)
+    assert check.missing_ids == [events[4].id]
+    assert (check.wrong_dimension, check.zero_norm, check.non_finite) == (1, 1, 0)
+    assert not check.passed
+
+
+def test_hnsw_index_exists_and_recall_uses_it(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(30)]
+    store.upsert_events(events)
+    store.write_embeddings(embed(events))
+    store.ensure_vector_index(DIM)
+    with psycopg.connect(store.database_url) as conn:
+        indexdef = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+            (store.schema_name, vector_index_name(DIM)),
+        ).fetchone()[0]
+    assert "USING hnsw" in indexdef and "vector(8)" in indexdef and "vector_cosine_ops" in indexdef
+    assert "WHERE (dimension = 8)" in indexdef
+    query = vectors(1, seed=9)[0]
+    for mode in ("vector", "hybrid"):
+        plan = store.explain_recall(query, MODEL, DIM, k=5, query_text="cursor", mode=mode, force_index=True)
+        assert f"Index Scan using {vector_index_name(DIM)}" in plan, plan
+
+
+def test_recall_returns_the_stored_vector_first(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(40)]
+    rows = embed(events)
+    store.upsert_events(events)
+    store.write_embeddings(rows)
+    store.write_embeddings(embed(events, model=OTHER_MODEL, seed=3))
+    store.ensure_vector_index(DIM)
+    hits = store.recall(rows[17].embedding, MODEL, DIM, k=5)
+    assert len(hits) == 5
+    assert hits[0].event_id == events[17].id and hits[0].vector_rank == 1
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].content == events[17].content
+
+
+def test_hybrid_finds_an_exact_error_code_that_vectors_rank_low(store: MemoryStore) -> None:
+    events = [make_event(i, f"routine note {i} about fixtures and sensors") for i in range(60)]
+    target = make_event(99, "llama-server failed with E4471: increase the physical batch size")
+    rows = embed(events)
+    query = np.asarray(rows[0].embedding)
+    # The farthest vector there is: vector search alone ranks the target last.
+    store.upsert_events([*events, target])
+    store.write_embeddings([*rows, EmbeddingRow(target.id, MODEL, target.content_sha256, -query, 12)])
+    store.ensure_vector_index(DIM)
+    assert target.id not in [h.event_id for h in store.recall(query, MODEL, DIM, k=50)]
+    hybrid = store.recall(query, MODEL, DIM, k=5, query_text="E4471", mode="hybrid")
+    found = [h for h in hybrid if h.event_id == target.id]
+    assert found and found[0].text_rank == 1
+    assert hybrid[0].score >= hybrid[-1].score
+    with pytest.raises(ValueError, match="query_text"):
+        store.recall(query, MODEL, DIM, mode="hybrid")
+
+
+def test_sql_looking_content_and_schema_names_round_trip(database_url: str) -> None:
+    store = MemoryStore(database_url=database_url, schema_name=f'odd"schema; --{uuid.uuid4().hex[:6]}')
+    store.ensure_schema()
+    event = make_event(1, SQL_LOOKING)
+    store.upsert_events([event])
+    store.record_dead_letters([RejectedLine("x.jsonl", 3, SQL_LOOKING, SQL_LOOKING, DAY)], "f" * 64)
+    assert store.events_for_days(DAY, DAY)[0].content == SQL_LOOKING
+    assert store.dead_letters()[0].excerpt == SQL_LOOKING
+    assert store.stats().events == 1
+
+
+def test_write_embeddings_bulk_speed(store: MemoryStore) -> None:
+    """5,000 x 384 through binary COPY; the HNSW index is built afterwards, as a backfill should."""
+    events = [make_event(i, f"event {i}") for i in range(5000)]
+    store.upsert_events(events)
+    rows = embed(events, dim=384)
+    started = time.perf_counter()
+    assert store.write_embeddings(rows) == 5000
+    elapsed = time.perf_counter() - started
+    assert elapsed < 10, f"write_embeddings took {elapsed:.2f}s for 5,000 x 384"
+    assert store.embedding_check(DAY, DAY + timedelta(days=4), MODEL, 384).passed
+    store.ensure_vector_index(384)
+    assert store.recall(rows[4321].embedding, MODEL, 384, k=1)[0].event_id == events[4321].id

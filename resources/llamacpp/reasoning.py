@@ -1,0 +1,207 @@
+"""`LlamaCppReasoningResource`: text generation from llama-server's `/v1/chat/completions`.
+
+With a JSON schema the server constrains sampling with a grammar made from it, so even a small base
+model answers in the right shape; the answer is then parsed and validated (`resources.llamacpp.json_schema`)
+and returned as `ReasoningResult.parsed`. `consolidate_with_reasoning` is the memory-consolidation
+call: events in, the recurring patterns they show out, under a small fixed schema.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+
+from resources.llamacpp.base import LlamaCppResourceBase
+from resources.llamacpp.http import (
+    LlamaCppError,
+    LlamaCppInputError,
+    LlamaCppOutputError,
+    LlamaCppResponseError,
+)
+from resources.llamacpp.json_schema import schema_errors
+
+PATTERNS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "patterns": {
+            "type": "array",
+            "maxItems": 5,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pattern": {"type": "string", "minLength": 3, "maxLength": 160},
+                    "confidence": {"type": "string", "enum": ["low", "medium", "high"]},
+                },
+                "required": ["pattern", "confidence"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["patterns"],
+    "additionalProperties": False,
+}
+"""The answer of `consolidate_with_reasoning`: at most five short patterns, each with a confidence.
+
+The bounds keep the worst-case answer within the default token budget, so it cannot be cut off mid-JSON.
+"""
+
+CONSOLIDATION_SYSTEM = (
+    "You analyse the memory events of an AI assistant and find recurring patterns: preferences, habits, "
+    "repeated problems and facts that keep coming back. Answer with JSON only."
+)
+
+
+@dataclass(frozen=True)
+class ReasoningResult:
+    """One generation: the text, the server's token counts and speed, and the parsed JSON if asked for.
+
+    `tokens_per_second` is the generation speed llama-server measured (output tokens per second of
+    decoding), falling back to output tokens over the whole latency when the server gives no timings.
+    """
+
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+    tokens_per_second: float
+    latency_ms: float
+    parsed: Any = None
+    finish_reason: str = ""
+
+
+class LlamaCppReasoningResource(LlamaCppResourceBase):
+    """Chat completions from one or more llama-server replicas of the reasoning model."""
+
+    max_tokens: int = Field(default=512, description="Default cap on generated tokens per call.")
+    temperature: float = Field(default=0.2, description="Default sampling temperature.")
+    model_name: str = Field(default="", description="The manifest's model name, for messages.")
+    stop: list[str] = Field(
+        # A base model (no chat template of its own) is served with llama-server's ChatML fallback and
+        # does not end its turn by itself; stopping at the turn markers keeps free-text answers clean.
+        default_factory=lambda: ["<|im_end|>", "<|im_start|>", "<end_of_turn>"],
+        description="Stop strings sent with every request.",
+    )
+
+    def reason(
+        self,
+        prompt: str,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        json_schema: dict[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+    ) -> ReasoningResult:
+        """Generate an answer to `prompt` (after an optional `system` message).
+
+        With `json_schema`, generation is grammar-constrained to it and the answer is parsed and
+        validated into `parsed`; `LlamaCppOutputError` says when it is cut off or does not conform.
+        """
+        if not prompt.strip():
+            raise LlamaCppInputError("the prompt is empty")
+        limit = max_tokens or self.max_tokens
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": prompt}
+        ]
+        payload: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": limit,
+            "temperature": self.temperature if temperature is None else temperature,
+            "stream": False,
+        }
+        if self.stop:
+            payload["stop"] = list(self.stop)
+        if seed is not None:
+            payload["seed"] = seed
+        if json_schema is not None:
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "strict": True, "schema": json_schema},
+            }
+        started = time.monotonic()
+        try:
+            answer = self.http.post("/v1/chat/completions", payload)
+            result = _result(answer.body, answer.latency_ms, limit, json_schema)
+        except LlamaCppError:
+            self.metrics.record("reasoning", (time.monotonic() - started) * 1000, success=False)
+            raise
+        self.metrics.record(
+            "reasoning",
+            result.latency_ms,
+            tokens=result.prompt_tokens + result.output_tokens,
+            output_tokens=result.output_tokens,
+        )
+        return result
+
+    def consolidate_with_reasoning(
+        self,
+        events_text: str,
+        task_description: str,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> ReasoningResult:
+        """Find the recurring patterns in `events_text`; `parsed` follows `PATTERNS_SCHEMA`.
+
+        `parsed["patterns"]` is a list of {"pattern": str, "confidence": "low" | "medium" | "high"}.
+        """
+        prompt = (
+            f"Task: {task_description.strip()}\n\nEvents:\n{events_text.strip()}\n\n"
+            'List the recurring patterns as {"patterns": [{"pattern": ..., "confidence": ...}]}.'
+        )
+        return self.reason(
+            prompt,
+            system=CONSOLIDATION_SYSTEM,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            json_schema=PATTERNS_SCHEMA,
+            seed=seed,
+        )
+
+
+def _result(body: Any, latency_ms: float, limit: int, json_schema: dict[str, Any] | None) -> ReasoningResult:
+    try:
+        choice = body["choices"][0]
+        text = choice["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError):
+        raise LlamaCppResponseError(
+            "/v1/chat/completions answered without choices[0].message.content"
+        ) from None
+    finish_reason = str(choice.get("finish_reason") or "")
+    usage = body.get("usage") or {}
+    output_tokens = int(usage.get("completion_tokens", 0))
+    speed = float((body.get("timings") or {}).get("predicted_per_second") or 0.0)
+    if speed <= 0 and latency_ms > 0:
+        speed = output_tokens / (latency_ms / 1000)
+    parsed = _parse(text, finish_reason, limit, json_schema) if json_schema is not None else None
+    return ReasoningResult(
+        text=text,
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        output_tokens=output_tokens,
+        tokens_per_second=speed,
+        latency_ms=latency_ms,
+        parsed=parsed,
+        finish_reason=finish_reason,
+    )
+
+
+def _parse(text: str, finish_reason: str, limit: int, json_schema: dict[str, Any]) -> Any:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        if finish_reason == "length":
+            raise LlamaCppOutputError(
+                f"the answer stopped at max_tokens={limit} before its JSON was complete; raise max_tokens "
+                "or bound the schema (maxItems, maxLength)"
+            ) from None
+        raise LlamaCppOutputError(
+            f"the answer is not JSON (does the server support response_format?): {text[:200]!r}"
+        ) from None
+    errors = schema_errors(parsed, json_schema)
+    if errors:
+        raise LlamaCppOutputError(f"the answer does not match the schema: {'; '.join(errors[:5])}")
+    return parsed

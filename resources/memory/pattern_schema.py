@@ -1,0 +1,262 @@
+"""The pattern store's SQL and records: semantic patterns, the per-partition observations they are
+derived from, and the evidence events each observation cites.
+
+`PatternStore` (resources/memory/pattern_store.py) is the only owner of these tables and the only caller of
+this SQL. A pattern is never edited in place: its title, kind, confidence, centroid embedding, support
+and first/last seen are recomputed from its remaining observations (`RECOMPUTE_PATTERNS`), so the stored
+state is a function of the observations alone and re-running a partition converges to the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+
+from resources.memory.schema import EVENTS
+
+PATTERNS = "semantic_patterns"
+OBSERVATIONS = "pattern_observations"
+EVIDENCE = "pattern_evidence"
+ANSWERS = "consolidation_answers"
+
+
+@dataclass(frozen=True)
+class EventVector:
+    """An event with the stored vector of its current content (for the current embedding model)."""
+
+    id: str
+    day: date
+    occurred_at: datetime
+    content: str
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class NewObservation:
+    """One pattern the reasoning model found in one cluster of one partition day, ready to store.
+
+    (`day`, `cluster_key`, `pattern_index`) is its key: the cluster key is the sha256 of the cluster's
+    sorted member ids, so the same cluster on a re-run replaces exactly this row.
+    """
+
+    day: date
+    cluster_key: str
+    pattern_index: int
+    title: str
+    description: str
+    kind: str
+    confidence: float
+    evidence_ids: tuple[str, ...]
+    embedding: Sequence[float] | np.ndarray
+    evidence_centroid: Sequence[float] | np.ndarray
+    model_sha256: str
+    prompt_version: str
+    cluster_size: int
+
+
+@dataclass(frozen=True)
+class DayWrite:
+    """What storing one day's observations did to `semantic_patterns`."""
+
+    observations: int
+    new: int
+    reinforced: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class EvidenceEvent:
+    """An event cited as evidence of a pattern."""
+
+    event_id: str
+    occurred_at: datetime
+    content: str
+
+
+@dataclass(frozen=True)
+class PatternRecord:
+    """A stored semantic pattern with its evidence events (oldest first)."""
+
+    pattern_id: str
+    title: str
+    description: str
+    kind: str
+    confidence: float
+    support: int
+    first_seen: datetime
+    last_seen: datetime
+    descriptions: list[dict[str, Any]] = field(default_factory=list)
+    evidence: tuple[EvidenceEvent, ...] = ()
+
+    @property
+    def evidence_event_ids(self) -> list[str]:
+        """The ids of the evidence events, oldest first."""
+        return [event.event_id for event in self.evidence]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `athena patterns --json` object of this pattern."""
+        return {
+            "pattern_id": self.pattern_id,
+            "title": self.title,
+            "description": self.description,
+            "kind": self.kind,
+            "confidence": self.confidence,
+            "support": self.support,
+            "evidence_event_ids": self.evidence_event_ids,
+        }
+
+
+@dataclass(frozen=True)
+class PatternCheck:
+    """Provenance of the patterns (the asset checks' evidence)."""
+
+    patterns: int
+    without_evidence: int
+    day_observations: int
+    evidence_outside_window: int
+
+
+def schema_statements(schema: str) -> list[sql.Composable]:
+    """Idempotent DDL of the pattern tables; the memory store's tables must exist first."""
+    patterns, observations, evidence = (
+        sql.Identifier(schema, name) for name in (PATTERNS, OBSERVATIONS, EVIDENCE)
+    )
+    events = sql.Identifier(schema, EVENTS)
+    return [
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                pattern_id text PRIMARY KEY,
+                title text NOT NULL,
+                description text NOT NULL,
+                kind text NOT NULL,
+                confidence double precision NOT NULL CHECK (confidence BETWEEN 0 AND 1),
+                support integer NOT NULL,
+                first_seen timestamptz,
+                last_seen timestamptz,
+                descriptions jsonb NOT NULL DEFAULT '[]'::jsonb,
+                model_sha256 text NOT NULL,
+                dimension integer NOT NULL CHECK (dimension > 0),
+                embedding vector NOT NULL,
+                evidence_centroid vector NOT NULL,
+                CHECK (vector_dims(embedding) = dimension)
+            )"""
+        ).format(patterns),
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                day date NOT NULL,
+                cluster_key text NOT NULL,
+                pattern_index integer NOT NULL,
+                pattern_id text NOT NULL REFERENCES {} (pattern_id) ON DELETE CASCADE,
+                title text NOT NULL,
+                description text NOT NULL,
+                kind text NOT NULL,
+                confidence double precision NOT NULL CHECK (confidence BETWEEN 0 AND 1),
+                model_sha256 text NOT NULL,
+                dimension integer NOT NULL CHECK (dimension > 0),
+                embedding vector NOT NULL,
+                evidence_centroid vector NOT NULL,
+                prompt_version text NOT NULL,
+                cluster_size integer NOT NULL,
+                PRIMARY KEY (day, cluster_key, pattern_index),
+                CHECK (vector_dims(embedding) = dimension)
+            )"""
+        ).format(observations, patterns),
+        sql.SQL("CREATE INDEX IF NOT EXISTS pattern_observations_pattern_idx ON {} (pattern_id)").format(
+            observations
+        ),
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                day date NOT NULL,
+                cluster_key text NOT NULL,
+                pattern_index integer NOT NULL,
+                event_id text NOT NULL REFERENCES {} (id) ON DELETE CASCADE,
+                pattern_id text NOT NULL REFERENCES {} (pattern_id) ON DELETE CASCADE,
+                PRIMARY KEY (day, cluster_key, pattern_index, event_id),
+                FOREIGN KEY (day, cluster_key, pattern_index) REFERENCES {} ON DELETE CASCADE
+            )"""
+        ).format(evidence, events, patterns, observations),
+        sql.SQL("CREATE INDEX IF NOT EXISTS pattern_evidence_pattern_idx ON {} (pattern_id)").format(
+            evidence
+        ),
+        sql.SQL("CREATE INDEX IF NOT EXISTS pattern_evidence_event_idx ON {} (event_id)").format(evidence),
+        # llama-server at temperature 0 is not bit-reproducible (a reused prompt cache shifts the numerics),
+        # so the answer to an exact request is kept and a re-run reuses it.
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                request_sha256 text PRIMARY KEY,
+                cluster_key text NOT NULL,
+                prompt_version text NOT NULL,
+                answer jsonb NOT NULL,
+                output_tokens integer NOT NULL,
+                recorded_at timestamptz NOT NULL DEFAULT now()
+            )"""
+        ).format(sql.Identifier(schema, ANSWERS)),
+    ]
+
+
+EVENT_VECTORS = """SELECT e.id, e.day, e.occurred_at, e.content, x.embedding AS vector
+    FROM {events} AS e JOIN {emb} AS x
+      ON x.event_id = e.id AND x.model_sha256 = %s AND x.content_sha256 = e.content_sha256
+    WHERE e.day BETWEEN %s AND %s ORDER BY e.occurred_at, e.id"""
+
+# Ordered aggregates: the same observations always sum in the same order, so a recomputed centroid and
+# confidence are bit-for-bit what they were (a re-run must leave identical rows, not merely close ones).
+RECOMPUTE_PATTERNS = """UPDATE {patterns} AS p SET
+        title = s.title, description = s.description, kind = s.kind, confidence = s.confidence,
+        support = s.support, descriptions = s.descriptions, model_sha256 = s.model_sha256,
+        dimension = s.dimension, embedding = s.embedding, evidence_centroid = s.evidence_centroid,
+        first_seen = t.first_seen, last_seen = t.last_seen
+    FROM (
+        SELECT o.pattern_id,
+               (array_agg(o.title ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS title,
+               (array_agg(o.description ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS description,
+               (array_agg(o.kind ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS kind,
+               (array_agg(o.model_sha256 ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS model_sha256,
+               (array_agg(o.dimension ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS dimension,
+               avg(o.confidence ORDER BY o.day, o.cluster_key, o.pattern_index) AS confidence,
+               avg(o.embedding ORDER BY o.day, o.cluster_key, o.pattern_index) AS embedding,
+               avg(o.evidence_centroid ORDER BY o.day, o.cluster_key, o.pattern_index) AS evidence_centroid,
+               count(DISTINCT (o.day, o.cluster_key))::int AS support,
+               jsonb_agg(jsonb_build_object('day', o.day, 'title', o.title, 'description', o.description,
+                                            'prompt_version', o.prompt_version)
+                         ORDER BY o.day, o.cluster_key, o.pattern_index) AS descriptions
+        FROM {observations} AS o WHERE o.pattern_id = ANY(%(ids)s) GROUP BY o.pattern_id
+    ) AS s
+    LEFT JOIN (
+        SELECT v.pattern_id, min(e.occurred_at) AS first_seen, max(e.occurred_at) AS last_seen
+        FROM {evidence} AS v JOIN {events} AS e ON e.id = v.event_id
+        WHERE v.pattern_id = ANY(%(ids)s) GROUP BY v.pattern_id
+    ) AS t ON t.pattern_id = s.pattern_id
+    WHERE p.pattern_id = s.pattern_id"""
+
+# The nearest pattern of the same embedding model whose text is alike AND whose evidence events are alike:
+# a small model gives unrelated clusters the same generic title, and text alone would merge them. Ties go
+# to the smaller id, so matching is deterministic.
+NEAREST_PATTERN = """SELECT pattern_id FROM {patterns}
+    WHERE model_sha256 = %(model)s AND dimension = %(dim)s
+      AND 1 - (embedding <=> %(v)s) >= %(text)s AND 1 - (evidence_centroid <=> %(c)s) >= %(evidence)s
+    ORDER BY embedding <=> %(v)s, pattern_id LIMIT 1"""
+
+LIST_PATTERNS = """SELECT pattern_id, title, description, kind, confidence, support, first_seen, last_seen,
+        descriptions
+    FROM {patterns} WHERE %(since)s::timestamptz IS NULL OR last_seen >= %(since)s
+    ORDER BY support DESC, confidence DESC, last_seen DESC, pattern_id"""
+
+LIST_EVIDENCE = """SELECT DISTINCT v.pattern_id, e.id AS event_id, e.occurred_at, e.content
+    FROM {evidence} AS v JOIN {events} AS e ON e.id = v.event_id
+    WHERE v.pattern_id = ANY(%s) ORDER BY v.pattern_id, e.occurred_at, e.id"""
+
+PATTERN_CHECK = """SELECT
+        (SELECT count(*) FROM {patterns})::int AS patterns,
+        (SELECT count(*) FROM {patterns} AS p
+          WHERE NOT EXISTS (SELECT 1 FROM {evidence} AS v WHERE v.pattern_id = p.pattern_id))::int
+          AS without_evidence,
+        (SELECT count(*) FROM {observations} WHERE day = %(day)s)::int AS day_observations,
+        (SELECT count(*) FROM {evidence} AS v JOIN {events} AS e ON e.id = v.event_id
+          WHERE v.day = %(day)s AND e.day NOT BETWEEN %(first)s AND %(day)s)::int
+          AS evidence_outside_window"""

@@ -1,0 +1,266 @@
+"""The pattern store: semantic patterns consolidated from episodic events, in PostgreSQL + pgvector.
+
+A typed client beside `MemoryStore`, in the same database schema (evidence rows reference the events).
+Each partition day contributes observations keyed by (day, cluster key, index); `replace_day` swaps a
+day's contributions in one transaction and recomputes every pattern it touched from the observations
+that remain, so any number of re-runs of a day leave the same rows. SQL lives in
+`resources.memory.pattern_schema`, parameterised, with identifiers through `psycopg.sql.Identifier`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from resources.memory.pattern_schema import (
+    ANSWERS,
+    EVENT_VECTORS,
+    EVIDENCE,
+    LIST_EVIDENCE,
+    LIST_PATTERNS,
+    NEAREST_PATTERN,
+    OBSERVATIONS,
+    PATTERN_CHECK,
+    PATTERNS,
+    RECOMPUTE_PATTERNS,
+    DayWrite,
+    EventVector,
+    EvidenceEvent,
+    NewObservation,
+    PatternCheck,
+    PatternRecord,
+    schema_statements,
+)
+from resources.memory.schema import EMBEDDINGS, EVENTS, checked_dimension
+from resources.memory.store import MemoryStore
+
+_INSERT_PATTERN = """INSERT INTO {} (pattern_id, title, description, kind, confidence, support,
+        model_sha256, dimension, embedding, evidence_centroid)
+    VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, %s)"""
+_INSERT_OBSERVATION = """INSERT INTO {} (day, cluster_key, pattern_index, pattern_id, title, description,
+        kind, confidence, model_sha256, dimension, embedding, evidence_centroid, prompt_version, cluster_size)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+_INSERT_EVIDENCE = """INSERT INTO {} (day, cluster_key, pattern_index, event_id, pattern_id)
+    VALUES (%s, %s, %s, %s, %s)"""
+
+
+def pattern_id_for(day: date, cluster_key: str, pattern_index: int, attempt: int = 0) -> str:
+    """The id a pattern founded by this observation gets (deterministic, so a re-run re-creates it)."""
+    digest = hashlib.sha256(f"{day.isoformat()}|{cluster_key}|{pattern_index}|{attempt}".encode()).hexdigest()
+    return f"pat_{digest[:16]}"
+
+
+def _checked_vectors(observation: NewObservation) -> tuple[np.ndarray, np.ndarray]:
+    vectors = []
+    for name in ("embedding", "evidence_centroid"):
+        vector = np.asarray(getattr(observation, name), dtype=np.float32)
+        if vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all() or not vector.any():
+            raise ValueError(
+                f"the {name} of pattern {observation.title!r} must be a non-zero 1-D finite vector"
+            )
+        checked_dimension(vector.size)
+        vectors.append(vector)
+    return vectors[0], vectors[1]
+
+
+class PatternStore(dg.ConfigurableResource):
+    """Semantic patterns, their observations and evidence, in schema `schema_name`."""
+
+    database_url: str
+    schema_name: str = "athena"
+    connect_timeout_s: int = 10
+
+    @classmethod
+    def beside(cls, memory: MemoryStore) -> PatternStore:
+        """The pattern store in the same database and schema as `memory` (evidence references its events)."""
+        return cls(
+            database_url=memory.database_url,
+            schema_name=memory.schema_name,
+            connect_timeout_s=memory.connect_timeout_s,
+        )
+
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        # The connection context commits on success and rolls back on error: one transaction per call.
+        with psycopg.connect(
+            self.database_url, connect_timeout=self.connect_timeout_s, row_factory=dict_row
+        ) as conn:
+            register_vector(conn)
+            yield conn
+
+    def _sql(self, template: str) -> sql.Composed:
+        return sql.SQL(template).format(
+            patterns=sql.Identifier(self.schema_name, PATTERNS),
+            observations=sql.Identifier(self.schema_name, OBSERVATIONS),
+            evidence=sql.Identifier(self.schema_name, EVIDENCE),
+            answers=sql.Identifier(self.schema_name, ANSWERS),
+            events=sql.Identifier(self.schema_name, EVENTS),
+            emb=sql.Identifier(self.schema_name, EMBEDDINGS),
+        )
+
+    def ensure_schema(self) -> None:
+        """Create the pattern tables if missing; `MemoryStore.ensure_schema` must have run first."""
+        with self._connect() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"athena-schema:{self.schema_name}",))
+            for statement in schema_statements(self.schema_name):
+                conn.execute(statement)
+
+    def event_vectors(self, start: date, end_inclusive: date, model_sha256: str) -> list[EventVector]:
+        """Events of [start, end_inclusive] with their current vector of the model, by time then id.
+
+        Events without such a vector (not embedded yet, or changed since) are left out.
+        """
+        with self._connect() as conn:
+            rows = conn.execute(self._sql(EVENT_VECTORS), (model_sha256, start, end_inclusive)).fetchall()
+        # The column has no fixed width, so pgvector hands back its `Vector` type rather than an array.
+        return [
+            EventVector(**{**row, "vector": np.asarray(row["vector"].to_numpy(), dtype=np.float32)})
+            for row in rows
+        ]
+
+    def remembered_answer(self, request_sha256: str) -> Any | None:
+        """The parsed answer stored for the request with this sha256, or None."""
+        query = self._sql("SELECT answer FROM {answers} WHERE request_sha256 = %s")
+        with self._connect() as conn:
+            row = conn.execute(query, (request_sha256,)).fetchone()
+        return None if row is None else row["answer"]
+
+    def remember_answer(
+        self, request_sha256: str, cluster_key: str, prompt_version: str, answer: Any, output_tokens: int
+    ) -> None:
+        """Keep the parsed answer to a request (a newer answer to the same request replaces it)."""
+        query = self._sql(
+            "INSERT INTO {answers} (request_sha256, cluster_key, prompt_version, answer, output_tokens) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (request_sha256) DO UPDATE SET "
+            "answer = EXCLUDED.answer, output_tokens = EXCLUDED.output_tokens, recorded_at = now()"
+        )
+        with self._connect() as conn:
+            conn.execute(query, (request_sha256, cluster_key, prompt_version, Jsonb(answer), output_tokens))
+
+    def replace_day(
+        self,
+        day: date,
+        observations: Sequence[NewObservation],
+        merge_threshold: float,
+        evidence_threshold: float = -1.0,
+    ) -> DayWrite:
+        """Replace the contributions of partition `day` with `observations`, in one transaction.
+
+        Each observation, in the given order, reinforces the nearest pattern of its embedding model whose
+        text embedding has a cosine similarity of at least `merge_threshold` with it and whose evidence
+        centroid one of at least `evidence_threshold`; otherwise it founds a new pattern. Patterns left
+        without observations are removed; every touched pattern is recomputed.
+        """
+        for name, value in (("merge_threshold", merge_threshold), ("evidence_threshold", evidence_threshold)):
+            if not -1.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a cosine similarity in [-1, 1], not {value}")
+        if any(item.day != day for item in observations):
+            raise ValueError(f"every observation must belong to {day}")
+        vectors = [_checked_vectors(item) for item in observations]
+        with self._connect() as conn, conn.cursor() as cur:
+            # Two days stored at once could both found the same pattern; one writer at a time keeps merging
+            # deterministic.
+            lock = f"athena-patterns:{self.schema_name}"
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock,))
+            previous = self._sql("SELECT DISTINCT pattern_id FROM {observations} WHERE day = %s ORDER BY 1")
+            affected = [row["pattern_id"] for row in cur.execute(previous, (day,)).fetchall()]
+            cur.execute(self._sql("DELETE FROM {observations} WHERE day = %s"), (day,))
+            orphans = self._sql(
+                "DELETE FROM {patterns} AS p WHERE p.pattern_id = ANY(%s) AND NOT EXISTS "
+                "(SELECT 1 FROM {observations} AS o WHERE o.pattern_id = p.pattern_id) RETURNING pattern_id"
+            )
+            removed = {row["pattern_id"] for row in cur.execute(orphans, (affected,)).fetchall()}
+            cur.execute(self._sql(RECOMPUTE_PATTERNS), {"ids": [i for i in affected if i not in removed]})
+            founded: list[str] = []
+            reinforced = 0
+            for item, (vector, centroid) in zip(observations, vectors, strict=True):
+                nearest = cur.execute(
+                    self._sql(NEAREST_PATTERN),
+                    {"v": vector, "c": centroid, "model": item.model_sha256, "dim": vector.size,
+                     "text": merge_threshold, "evidence": evidence_threshold},
+                ).fetchone()  # fmt: skip
+                if nearest is not None:
+                    pattern_id = nearest["pattern_id"]
+                    reinforced += 1
+                else:
+                    pattern_id = self._found(cur, item, vector, centroid)
+                    founded.append(pattern_id)
+                self._insert_observation(cur, item, vector, centroid, pattern_id)
+                cur.execute(self._sql(RECOMPUTE_PATTERNS), {"ids": [pattern_id]})
+        return DayWrite(
+            observations=len(observations),
+            new=len(founded),
+            reinforced=reinforced,
+            removed=len(removed - set(founded)),
+        )
+
+    def _found(
+        self,
+        cur: psycopg.Cursor[dict[str, Any]],
+        item: NewObservation,
+        vector: np.ndarray,
+        centroid: np.ndarray,
+    ) -> str:
+        exists = self._sql("SELECT 1 FROM {patterns} WHERE pattern_id = %s")
+        attempt = 0
+        pattern_id = pattern_id_for(item.day, item.cluster_key, item.pattern_index)
+        # The id can still be taken by the pattern this observation founded on an earlier run, if other
+        # days keep it alive and this run's answer went elsewhere; the next attempt is as deterministic.
+        while cur.execute(exists, (pattern_id,)).fetchone() is not None:
+            attempt += 1
+            pattern_id = pattern_id_for(item.day, item.cluster_key, item.pattern_index, attempt)
+        cur.execute(
+            sql.SQL(_INSERT_PATTERN).format(sql.Identifier(self.schema_name, PATTERNS)),
+            (pattern_id, item.title, item.description, item.kind, item.confidence, item.model_sha256,
+             vector.size, vector, centroid),
+        )  # fmt: skip
+        return pattern_id
+
+    def _insert_observation(
+        self,
+        cur: psycopg.Cursor[dict[str, Any]],
+        item: NewObservation,
+        vector: np.ndarray,
+        centroid: np.ndarray,
+        pattern_id: str,
+    ) -> None:
+        cur.execute(
+            sql.SQL(_INSERT_OBSERVATION).format(sql.Identifier(self.schema_name, OBSERVATIONS)),
+            (item.day, item.cluster_key, item.pattern_index, pattern_id, item.title, item.description,
+             item.kind, item.confidence, item.model_sha256, vector.size, vector, centroid,
+             item.prompt_version, item.cluster_size),
+        )  # fmt: skip
+        cur.executemany(
+            sql.SQL(_INSERT_EVIDENCE).format(sql.Identifier(self.schema_name, EVIDENCE)),
+            [(item.day, item.cluster_key, item.pattern_index, event_id, pattern_id)
+             for event_id in dict.fromkeys(item.evidence_ids)],
+        )  # fmt: skip
+
+    def patterns(self, since: date | None = None) -> list[PatternRecord]:
+        """Stored patterns last seen on or after `since` (all when None), most supported first."""
+        since_at = datetime.combine(since, time(), tzinfo=UTC) if since is not None else None
+        with self._connect() as conn:
+            rows = conn.execute(self._sql(LIST_PATTERNS), {"since": since_at}).fetchall()
+            ids = [row["pattern_id"] for row in rows]
+            evidence: dict[str, list[EvidenceEvent]] = {pattern_id: [] for pattern_id in ids}
+            for row in conn.execute(self._sql(LIST_EVIDENCE), (ids,)).fetchall():
+                evidence[row.pop("pattern_id")].append(EvidenceEvent(**row))
+        return [PatternRecord(**row, evidence=tuple(evidence[row["pattern_id"]])) for row in rows]
+
+    def check(self, day: date, window_start: date) -> PatternCheck:
+        """Patterns without evidence (all days), and evidence of `day`'s observations from outside the
+        day's clustering window [window_start, day]."""
+        with self._connect() as conn:
+            row = conn.execute(self._sql(PATTERN_CHECK), {"day": day, "first": window_start}).fetchone()
+        return PatternCheck(**row)

