@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import dagster as dg
 
-from athena_assets.definitions import defs
-from athena_assets_tests.conftest import StackHandle
-
-REPO = Path(__file__).resolve().parents[1]
+from athena_assets.definitions import build_defs, defs
+from athena_assets.defs.resources import AthenaResources
+from athena_assets_tests.helpers import REPO, StackHandle
+from resources.settings import Settings
 
 
 def test_dagster_definitions_validate_on_the_workspace(stack: StackHandle) -> None:
@@ -30,9 +31,25 @@ def test_dagster_definitions_validate_on_the_workspace(stack: StackHandle) -> No
     assert "Validation successful" in completed.stdout + completed.stderr
 
 
-def test_model_files_are_assets_in_the_models_group() -> None:
+def test_each_asset_is_in_the_group_of_its_folder_under_defs() -> None:
     graph = defs.resolve_asset_graph()
-    for name in ("embedding_model_file", "reasoning_model_file"):
-        node = graph.get(dg.AssetKey(name))
-        assert node.group_name == "models"
-        assert node.code_version is not None
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups == {
+        "embedding_model_file": "models",
+        "reasoning_model_file": "models",
+        "episodic_events": "memory",
+        "event_embeddings": "memory",
+        "consolidated_patterns": "consolidation",
+        "compressed_prompts": "prompts",
+    }
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).code_version is not None, key
+
+
+def test_the_code_location_holds_every_job_schedule_sensor_and_resource(tmp_path: Path) -> None:
+    built = build_defs(Settings.from_env({"ATHENA_HOME": str(tmp_path)}))
+    dg.Definitions.validate_loadable(built)
+    assert built.resolve_job_def("consolidation_job") is not None
+    assert built.resolve_schedule_def("nightly_consolidation").cron_schedule == "0 3 * * *"
+    assert {sensor.name for sensor in built.sensors or ()} == {"new_events_sensor", "llamacpp_health_sensor"}
+    assert set(built.resources or {}) == {field.name for field in fields(AthenaResources)}

@@ -36,15 +36,15 @@ from embedding_throughput import FILLER, PHRASES, TOPICS, raw_loop
 from athena_assets.cli.instance import materialize
 from athena_assets.cli.memory_api import backfill, ingest
 from athena_assets.cli.sample_history import generate_history, write_history
-from athena_assets.defs.memory.embeddings import EMBEDDING_MODEL_ASSET
-from athena_assets.defs.models.assets import model_file_assets
+from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_file_assets
 from resources.memory.event_files import Event
 from resources.memory.schema import EmbeddingRow
 from resources.memory.store import MemoryStore
 from resources.models.manifest import ModelSpec, models_for_profile
+from resources.numeric import percentile
 from resources.settings import Settings
-from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
-from resources.stack.local import SERVER_NAMES, LocalStack
+from resources.stack.llama_server import LlamaServerConfig, start_llama_server, stop_llama_server
+from resources.stack.local import SERVER_NAMES, LocalStack, private_stack_environment
 
 HISTORY_START = date(2026, 3, 1)
 HISTORY_SEED = 2026
@@ -67,18 +67,6 @@ class BackfillResult:
     success: bool
 
 
-def stack_environment(home: Path) -> dict[str, str]:
-    """Environment of a private stack under `home` on free ports (as in the tests' conftest)."""
-    return {
-        "ATHENA_HOME": str(home),
-        "ATHENA_MODEL_PROFILE": "local",
-        "ATHENA_PG_PORT": str(free_port()),
-        "LLAMACPP_EMBEDDINGS_URL": f"http://127.0.0.1:{free_port()}",
-        "LLAMACPP_REASONING_URL": f"http://127.0.0.1:{free_port()}",
-        "LLAMACPP_N_THREADS": "2",
-    }
-
-
 def history_file(path: Path, count: int, days: int) -> list[str]:
     """Write about `count` deterministic events spread over `days` days; returns their contents."""
     per_day = max(1, math.ceil(count / days))
@@ -93,13 +81,14 @@ def history_file(path: Path, count: int, days: int) -> list[str]:
 @contextmanager
 def private_stack(home: Path) -> Iterator[tuple[Settings, LocalStack, dg.DagsterInstance]]:
     """Database, Dagster instance, embedding model file (through Dagster) and its server; stopped after."""
-    settings = Settings.from_env(stack_environment(home))
+    settings = Settings.from_env(private_stack_environment(home))
     local = LocalStack(settings, models_for_profile(settings.model_profile))
     instance = None
     try:
         local.start_database()
         instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
-        embedding_file = [asset for asset in model_file_assets if EMBEDDING_MODEL_ASSET in asset.keys]
+        embedding_key = MODEL_FILE_KEYS[EMBEDDING_ROLE]
+        embedding_file = [asset for asset in model_file_assets if embedding_key in asset.keys]
         materialize(settings, embedding_file, instance)
         start_llama_server(embedding_server_config(settings, local), settings.run_dir)
         yield settings, local, instance
@@ -229,12 +218,6 @@ def recall_latencies(
         if len(hits) != 5:
             raise RuntimeError(f"{mode} recall returned {len(hits)} hits, expected 5")
     return latencies
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The `share` quantile of `values` (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
 def timed_phase(name: str, run: Callable[[], float]) -> float:

@@ -43,8 +43,7 @@ from resources.metrics import MetricsCollector
 from resources.models.files import ModelFilesResource
 from resources.models.manifest import models_for_profile
 from resources.settings import Settings
-from resources.stack.llama_server import free_port
-from resources.stack.local import LocalStack
+from resources.stack.local import LocalStack, private_stack_environment
 
 DAY = date(2026, 11, 2)
 MODEL_SHA256 = "benchmark"
@@ -187,16 +186,7 @@ def resource_pass(resource: LlamaCppReasoningResource, calls: list[dict[str, Any
 @contextmanager
 def private_stack(home: Path, models_dir: Path | None) -> Iterator[tuple[str, str, str]]:
     """(database URL, embeddings URL, reasoning URL) of a stack started in `home`, stopped afterwards."""
-    settings = Settings.from_env(
-        {
-            "ATHENA_HOME": str(home),
-            "ATHENA_MODELS_DIR": str(models_dir or home / "models"),
-            "ATHENA_PG_PORT": str(free_port()),
-            "LLAMACPP_EMBEDDINGS_URL": f"http://127.0.0.1:{free_port()}",
-            "LLAMACPP_REASONING_URL": f"http://127.0.0.1:{free_port()}",
-            "LLAMACPP_N_THREADS": "2",
-        }
-    )
+    settings = Settings.from_env(private_stack_environment(home, models_dir))
     models = models_for_profile(settings.model_profile)
     files = ModelFilesResource(models_dir=str(settings.models_dir))
     for role in models:

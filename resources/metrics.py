@@ -3,7 +3,8 @@ and compression call, summarised per kind the way the seed's `model_metrics` did
 
 `MetricsCollector` is thread-safe (embedding batches record from worker threads). `model_metrics` is
 the process-wide collector every resource records into by default, so one `get_all_stats()` covers the
-whole run; `stats_observation` turns a summary into a `dg.AssetObservation` any asset can log in one line.
+whole run; `athena_assets.defs.observability.observations.stats_observation` turns a summary into the
+`dg.AssetObservation` an asset logs.
 
 The observation format is what `athena metrics` adds up across runs
 (athena_assets/defs/observability/metrics.py), so besides the statistics the UI plots it carries what an
@@ -16,7 +17,6 @@ collector's calls counted twice are counted twice).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-import dagster as dg
+from resources.numeric import percentile
 
 CallKind = Literal["embedding", "reasoning", "compression"]
 CALL_KINDS: tuple[CallKind, ...] = ("embedding", "reasoning", "compression")
@@ -50,14 +50,6 @@ class CallRecord:
     original_tokens: int = 0
     compressed_tokens: int = 0
     timestamp: float = 0.0
-
-
-def _p95(sorted_values: Sequence[float]) -> float:
-    """Nearest-rank 95th percentile: the smallest value with at least 95% of the values at or below it."""
-    if not sorted_values:
-        return 0.0
-    rank = math.ceil(0.95 * len(sorted_values))
-    return float(sorted_values[rank - 1])
 
 
 class CallStats(dict[str, float | int]):
@@ -109,7 +101,7 @@ def summarize(records: Sequence[CallRecord], kind: CallKind | None = None) -> Ca
         "avg_latency_ms": sum(latencies) / total if total else 0.0,
         "min_latency_ms": latencies[0] if latencies else 0.0,
         "max_latency_ms": latencies[-1] if latencies else 0.0,
-        "p95_latency_ms": _p95(latencies),
+        "p95_latency_ms": percentile(latencies, 0.95),
         "tokens_processed": tokens,
         "output_tokens": output_tokens,
         "tokens_per_second": tokens / ok_seconds if ok_seconds > 0 else 0.0,
@@ -194,67 +186,3 @@ class MetricsCollector:
 
 model_metrics = MetricsCollector()
 """The process-wide collector the llama.cpp resources (and the compressor) record into by default."""
-
-
-def _metadata_value(value: object) -> dg.MetadataValue | None:
-    # bool is an int subclass; a flag is not a metric, so it is left out rather than charted as 0/1.
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return dg.MetadataValue.int(value)
-    if isinstance(value, float):
-        return dg.MetadataValue.float(_stored(value))
-    return None
-
-
-def _stored(value: float) -> float:
-    """A float as observations store it: three decimals (a microsecond for latencies), finite."""
-    return round(value, 3) if math.isfinite(value) else 0.0
-
-
-def _exact_sum_metadata(stats: CallStats, prefix: str) -> dict[str, dg.MetadataValue]:
-    """The fields `athena metrics` needs to add `stats` to other observations' exactly."""
-    # The slowest calls, because the 95th percentile of many observations lives in their tails.
-    samples = stats.latencies_ms[-MAX_LATENCY_SAMPLES:]
-    successful_sum = _stored(stats.successful_latency_sum_ms)
-    return {
-        f"{prefix}{LATENCY_SUM_KEY}": dg.MetadataValue.float(_stored(stats.latency_sum_ms)),
-        f"{prefix}{SUCCESSFUL_LATENCY_SUM_KEY}": dg.MetadataValue.float(successful_sum),
-        f"{prefix}{LATENCY_SAMPLES_KEY}": dg.MetadataValue.json([_stored(sample) for sample in samples]),
-    }
-
-
-def stats_observation(
-    asset_key: str | Sequence[str] | dg.AssetKey,
-    stats: Mapping[str, object],
-    partition: str | None = None,
-) -> dg.AssetObservation:
-    """An observation of `asset_key` carrying `stats` as numeric metadata.
-
-    `stats` is either one kind's statistics (`get_stats`) or the whole `get_all_stats()` dict, whose
-    nested kinds become keys such as `embedding/avg_latency_ms` (the timestamp becomes text metadata).
-    Use it as `context.log_event(stats_observation(context.asset_key, collector.get_stats("embedding")))`.
-    Statistics from `summarize`, `get_stats` or `get_all_stats` also carry the fields that let
-    `athena metrics` add observations up exactly (see the module docstring); a hand-made dict does not,
-    and `athena metrics` leaves it out.
-    """
-    key = asset_key if isinstance(asset_key, dg.AssetKey) else dg.AssetKey(asset_key)
-    metadata: dict[str, dg.MetadataValue] = {}
-    for name, value in stats.items():
-        if isinstance(value, Mapping):
-            for inner_name, inner_value in value.items():
-                converted = _metadata_value(inner_value)
-                if converted is not None:
-                    metadata[f"{name}/{inner_name}"] = converted
-            if isinstance(value, CallStats):
-                metadata |= _exact_sum_metadata(value, f"{name}/")
-        elif isinstance(value, str):
-            metadata[name] = dg.MetadataValue.text(value)
-        else:
-            converted = _metadata_value(value)
-            if converted is not None:
-                metadata[name] = converted
-    if isinstance(stats, CallStats) and stats.kind is not None:
-        metadata[KIND_KEY] = dg.MetadataValue.text(stats.kind)
-        metadata |= _exact_sum_metadata(stats, "")
-    return dg.AssetObservation(asset_key=key, metadata=metadata, partition=partition)

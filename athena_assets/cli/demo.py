@@ -9,7 +9,7 @@ from datetime import timedelta
 from athena_assets.cli import memory_api, patterns_api
 from athena_assets.cli.sample_history import BUNDLED_DAYS, BUNDLED_FILE, BUNDLED_START
 from athena_assets.cli.stack import materialize_models, stack_up
-from athena_assets.defs.resources import build_resources
+from athena_assets.defs.resources import AthenaResources
 from resources.settings import Settings
 
 CONSOLIDATED_DAYS = 1
@@ -35,13 +35,13 @@ def run_demo(settings: Settings) -> int:
     for part in started.parts:
         _say(f"   {part.name:<20} {'up' if part.healthy else 'DOWN':<5} {part.address}  {part.detail}")
 
-    resources = build_resources(settings)
-    vector = resources["embeddings"].embed("Dagster materialised the embedding model file.")
+    resources = AthenaResources.from_settings(settings)
+    vector = resources.embeddings.embed("Dagster materialised the embedding model file.")
     _say(
         f"== 3. one embedding: {vector.dimension} dimensions, {vector.tokens} tokens, "
         f"first values {[round(value, 4) for value in vector.embedding[:4]]}"
     )
-    reply = resources["reasoning"].reason("Name one thing a memory system should remember.", max_tokens=24)
+    reply = resources.reasoning.reason("Name one thing a memory system should remember.", max_tokens=24)
     _say(
         f"   one reply ({reply.output_tokens} tokens, {reply.tokens_per_second:.0f} tokens/s): "
         f"{reply.text.strip()!r}"
@@ -60,7 +60,7 @@ def run_demo(settings: Settings) -> int:
         _say(f"   run {run.run_id}: {run.first}..{run.last} {'ok' if run.success else 'FAILED'}")
     if not all(run.success for run in runs):
         return 1
-    stats = resources["memory"].stats()
+    stats = resources.memory.stats()
     _say(
         f"   stored: {stats.events} events over {stats.days} days, {stats.embeddings} vectors, "
         f"{stats.dead_letters} dead letters"
@@ -82,9 +82,9 @@ def run_demo(settings: Settings) -> int:
             f"   [{pattern.kind}] support {pattern.support}, "
             f"{len(pattern.evidence)} evidence: {pattern.title}"
         )
-    prompts, tokens_saved, dollars_saved = resources["prompt_store"].totals()
+    prompts, tokens_saved, dollars_saved = resources.prompt_store.totals()
     _say(
         f"   {prompts} prompts, {tokens_saved} tokens saved (${dollars_saved:.5f}); "
-        f"latest: {resources['prompt_store'].file_for(last)}"
+        f"latest: {resources.prompt_store.file_for(last)}"
     )
     return 0

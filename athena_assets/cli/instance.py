@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
-from athena_assets.defs.resources import build_resources
+from athena_assets.defs.resources import AthenaResources
 from resources.settings import Settings
 
 # The console shows the run's own log lines (progress, counts), not every engine event.
@@ -32,7 +32,7 @@ def materialize(
     """Materialise `assets` in `instance` with the code location's resources (a run the UI shows)."""
     return dg.materialize(
         assets,
-        resources=build_resources(settings),
+        resources=AthenaResources.from_settings(settings).as_dict(),
         instance=instance,
         partition_key=partition_key,
         tags=tags,

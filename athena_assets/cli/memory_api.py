@@ -14,10 +14,12 @@ import dagster as dg
 
 from athena_assets.cli.instance import materialize, open_instance
 from athena_assets.defs.consolidation.assets import consolidated_patterns
-from athena_assets.defs.memory.embeddings import current_model_sha256, event_embeddings
+from athena_assets.defs.consolidation.schedules import REASONING_RUN_TAGS
+from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
+from athena_assets.defs.models.assets import model_sha256
 from athena_assets.defs.prompts.assets import compressed_prompts
-from athena_assets.defs.resources import build_resources
+from athena_assets.defs.resources import AthenaResources
 from resources.memory.event_files import ParsedFile
 from resources.memory.schema import RecallHit
 from resources.settings import Settings
@@ -32,7 +34,6 @@ BACKFILL_ASSETS: dict[str, dg.AssetsDefinition] = {
 }
 DEFAULT_BACKFILL = ("episodic_events", "event_embeddings")
 # The deployment's run coordinator allows one run at a time that uses the reasoning server.
-REASONING_TAG = {"athena/uses": "reasoning"}
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -59,9 +60,8 @@ class BackfillRun:
 
 def ingest(settings: Settings, files: Sequence[Path]) -> list[IngestReport]:
     """Validate `files`, record their rejected lines, and store those with valid events in the inbox."""
-    resources = build_resources(settings)
-    inbox, memory = resources["inbox"], resources["memory"]
-    memory.ensure_schema()
+    resources = AthenaResources.from_settings(settings)
+    inbox, memory = resources.inbox, resources.memory
     reports = []
     for source in files:
         parsed = inbox.parse(source)
@@ -108,7 +108,7 @@ def backfill(
                 tags={
                     RANGE_START_TAG: start.isoformat(),
                     RANGE_END_TAG: end.isoformat(),
-                    **(REASONING_TAG if "consolidated_patterns" in asset_names else {}),
+                    **(REASONING_RUN_TAGS if "consolidated_patterns" in asset_names else {}),
                 },
                 raise_on_error=False,
             )
@@ -133,11 +133,16 @@ def recall(
     query holds exact tokens (error codes, file names, identifiers).
     """
     settings = settings or Settings.from_env()
-    resources = build_resources(settings)
-    embeddings, memory = resources["embeddings"], resources["memory"]
+    resources = AthenaResources.from_settings(settings)
+    embeddings, memory = resources.embeddings, resources.memory
     with open_instance(settings) as instance:
-        model_sha256 = current_model_sha256(instance)
+        embedding_sha256 = model_sha256(instance, "embedding")
     query_vector = embeddings.embed_query(query)
     return memory.recall(
-        list(query_vector.embedding), model_sha256, query_vector.dimension, k=k, query_text=query, mode=mode
+        list(query_vector.embedding),
+        embedding_sha256,
+        query_vector.dimension,
+        k=k,
+        query_text=query,
+        mode=mode,
     )

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from athena_assets.defs.resources import build_resources
+from athena_assets.defs.resources import AthenaResources
 from resources.memory.pattern_schema import PatternRecord
 from resources.memory.pattern_store import PatternStore
 from resources.settings import Settings
@@ -13,8 +13,6 @@ __all__ = ["PatternRecord", "list_patterns"]
 def list_patterns(settings: Settings, since: date | None = None) -> list[PatternRecord]:
     """Stored patterns last seen on or after `since` (all when None), most supported first, each with
     its support, confidence and evidence events."""
-    memory = build_resources(settings)["memory"]
-    memory.ensure_schema()
+    memory = AthenaResources.from_settings(settings).memory
     store = PatternStore.beside(memory)
-    store.ensure_schema()
     return store.patterns(since)

@@ -1,12 +1,14 @@
-"""Turns `Settings` (the environment, read once) into the resources every asset is given.
+"""The resources of the code location as one typed object, built from `Settings` (the environment, read once).
 
-Secrets are wired with `dg.EnvVar`, so Dagster resolves them at run time and never shows their value
-in the UI or in run configuration.
+Code reaches a resource by attribute (`resources.memory`), so a typo is an error at the call site rather
+than a missing key at run time; `as_dict()` hands them to Dagster under the names the assets ask for.
+Secrets are wired with `dg.EnvVar`, so Dagster resolves them at run time and never shows their value in
+the UI or in run configuration.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, fields
 
 import dagster as dg
 
@@ -23,46 +25,63 @@ from resources.settings import API_KEY_ENV, Settings
 from resources.stack.local import application_database_url
 
 
-def build_resources(settings: Settings) -> dict[str, Any]:
-    """The resources of the code location, configured from `settings`."""
-    models = models_for_profile(settings.model_profile)
-    embedding_model = models["embedding"]
-    # Only a key that is set is wired: an EnvVar of an unset variable fails every run at start.
-    api_key = dg.EnvVar(API_KEY_ENV) if settings.api_key else None
-    embeddings = LlamaCppEmbeddingResource(
-        urls=list(settings.embeddings_urls),
-        api_key=api_key,
-        embedding_dim=settings.embedding_dim,
-        model_embedding_dim=embedding_model.embedding_dim or 0,
-        model_name=embedding_model.name,
-        document_prefix=embedding_model.document_prefix,
-        query_prefix=embedding_model.query_prefix,
-    )
-    return {
-        "embeddings": embeddings,
-        "compressor": PromptCompressorResource.from_settings(settings, embeddings),
-        "prompt_store": PromptStore(
-            database_url=application_database_url(settings), prompts_dir=str(settings.home / "prompts")
-        ),
-        "model_files": ModelFilesResource(
-            models_dir=str(settings.models_dir),
-            profile=settings.model_profile,
-            allow_http=settings.allow_http_downloads,
-        ),
-        "llamacpp_probe": LlamaCppProbeResource(
-            embedding_urls=list(settings.embeddings_urls),
-            reasoning_urls=list(settings.reasoning_urls),
+@dataclass(frozen=True)
+class AthenaResources:
+    """Every resource an asset, sensor or CLI command of athena-assets uses, one attribute each."""
+
+    embeddings: LlamaCppEmbeddingResource
+    reasoning: LlamaCppReasoningResource
+    compressor: PromptCompressorResource
+    memory: MemoryStore
+    prompt_store: PromptStore
+    inbox: InboxResource
+    model_files: ModelFilesResource
+    llamacpp_probe: LlamaCppProbeResource
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AthenaResources:
+        """The resources configured from `settings`."""
+        models = models_for_profile(settings.model_profile)
+        embedding_model = models["embedding"]
+        # Only a key that is set is wired: an EnvVar of an unset variable fails every run at start.
+        api_key = dg.EnvVar(API_KEY_ENV) if settings.api_key else None
+        embeddings = LlamaCppEmbeddingResource(
+            urls=list(settings.embeddings_urls),
             api_key=api_key,
-        ),
-        "memory": MemoryStore(database_url=application_database_url(settings)),
-        "inbox": InboxResource(
-            inbox_dir=str(settings.inbox_dir), history_start=settings.history_start.isoformat()
-        ),
-        "reasoning": LlamaCppReasoningResource(
-            urls=list(settings.reasoning_urls),
-            api_key=api_key,
-            model_name=models["reasoning"].name,
-            # One answer of a few hundred tokens can take minutes on a busy CPU; a nightly run should wait.
-            timeout_s=300.0,
-        ),
-    }
+            embedding_dim=settings.embedding_dim,
+            model_embedding_dim=embedding_model.embedding_dim or 0,
+            model_name=embedding_model.name,
+            document_prefix=embedding_model.document_prefix,
+            query_prefix=embedding_model.query_prefix,
+        )
+        database_url = application_database_url(settings)
+        return cls(
+            embeddings=embeddings,
+            reasoning=LlamaCppReasoningResource(
+                urls=list(settings.reasoning_urls),
+                api_key=api_key,
+                model_name=models["reasoning"].name,
+                # One answer of a few hundred tokens can take minutes on a busy CPU; a nightly run waits.
+                timeout_s=300.0,
+            ),
+            compressor=PromptCompressorResource.from_settings(settings, embeddings),
+            memory=MemoryStore(database_url=database_url),
+            prompt_store=PromptStore(database_url=database_url, prompts_dir=str(settings.home / "prompts")),
+            inbox=InboxResource(
+                inbox_dir=str(settings.inbox_dir), history_start=settings.history_start.isoformat()
+            ),
+            model_files=ModelFilesResource(
+                models_dir=str(settings.models_dir),
+                profile=settings.model_profile,
+                allow_http=settings.allow_http_downloads,
+            ),
+            llamacpp_probe=LlamaCppProbeResource(
+                embedding_urls=list(settings.embeddings_urls),
+                reasoning_urls=list(settings.reasoning_urls),
+                api_key=api_key,
+            ),
+        )
+
+    def as_dict(self) -> dict[str, dg.ConfigurableResource]:
+        """The resources by the names assets and sensors ask for, as `dg.Definitions` wants them."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}

@@ -3,27 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from athena_assets_tests.conftest import StackHandle
-
-
-def _athena(stack: StackHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ATHENA_HOME": str(stack.settings.home),
-        "DAGSTER_HOME": str(stack.settings.dagster_home),
-        "ATHENA_PG_PORT": str(stack.settings.pg_port),
-        "LLAMACPP_EMBEDDINGS_URL": stack.embeddings_url,
-        "LLAMACPP_REASONING_URL": stack.reasoning_url,
-    }
-    athena = Path(sys.executable).with_name("athena")
-    return subprocess.run(
-        [str(athena), *args], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+from athena_assets_tests.helpers import StackHandle, run_athena
 
 
 def test_ingest_backfill_and_recall_from_the_command_line(stack: StackHandle, tmp_path: Path) -> None:
@@ -50,19 +32,19 @@ def test_ingest_backfill_and_recall_from_the_command_line(stack: StackHandle, tm
         )
         + "\n"
     )
-    ingested = _athena(stack, "ingest", str(events))
+    ingested = run_athena(stack, "ingest", str(events))
     assert ingested.returncode == 0, ingested.stderr
     assert "accepted 2 events on 1 days, rejected 1 lines" in ingested.stdout
     assert f"{events}:3:" in ingested.stdout
 
-    again = _athena(stack, "ingest", str(events))
+    again = run_athena(stack, "ingest", str(events))
     assert "already in the inbox" in again.stdout
 
-    backfilled = _athena(stack, "backfill", "--from", "2026-10-01", "--to", "2026-10-01")
+    backfilled = run_athena(stack, "backfill", "--from", "2026-10-01", "--to", "2026-10-01")
     assert backfilled.returncode == 0, backfilled.stdout + backfilled.stderr
     assert "1 run(s) for 2026-10-01..2026-10-01" in backfilled.stdout
 
-    recalled = _athena(stack, "recall", "database backup", "-k", "2", "--json")
+    recalled = run_athena(stack, "recall", "database backup", "-k", "2", "--json")
     assert recalled.returncode == 0, recalled.stderr
     hits = json.loads(recalled.stdout)
     assert [set(hit) for hit in hits] == [{"event_id", "score", "occurred_at", "content"}] * 2
@@ -71,6 +53,6 @@ def test_ingest_backfill_and_recall_from_the_command_line(stack: StackHandle, tm
 
 
 def test_ingest_of_a_missing_file_names_it(stack: StackHandle, tmp_path: Path) -> None:
-    result = _athena(stack, "ingest", str(tmp_path / "nope.jsonl"))
+    result = run_athena(stack, "ingest", str(tmp_path / "nope.jsonl"))
     assert result.returncode != 0
     assert "nope.jsonl" in result.stderr

@@ -14,8 +14,6 @@ from athena_assets.defs.consolidation.clustering import (
     evidence_centroid,
     map_answer,
     neighbours,
-    percentile,
-    within_budget,
 )
 from athena_assets.defs.consolidation.consolidate import request_sha256
 from athena_assets.defs.consolidation.report import (
@@ -28,6 +26,7 @@ from athena_assets.defs.consolidation.report import (
 )
 from resources.llamacpp.json_schema import schema_errors
 from resources.memory.pattern_schema import DayWrite
+from resources.numeric import percentile, within_budget
 
 DIM = 32
 

@@ -25,15 +25,14 @@ from athena_assets.defs.consolidation.assets import (
 )
 from athena_assets.defs.consolidation.clustering import evidence_centroid
 from athena_assets.defs.consolidation.prompt import KINDS
-from athena_assets.defs.memory.embeddings import current_model_sha256, event_embeddings
+from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
-from athena_assets.defs.resources import build_resources
-from athena_assets_tests.conftest import StackHandle
+from athena_assets.defs.models.assets import model_sha256
+from athena_assets.defs.resources import AthenaResources
+from athena_assets_tests.helpers import StackHandle
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
-from resources.memory.inbox import InboxResource
 from resources.memory.pattern_schema import NewObservation
 from resources.memory.pattern_store import PatternStore
-from resources.memory.store import MemoryStore
 from resources.stack.llama_server import free_port
 
 DAY_ONE = date(2026, 11, 2)
@@ -100,36 +99,32 @@ def _singletons(day: date, prefix: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def pipeline(stack: StackHandle, tmp_path: Path) -> dict[str, Any]:
+def pipeline(stack: StackHandle, tmp_path: Path) -> AthenaResources:
     """Resources writing into a private schema of the stack's database, reading a private inbox."""
-    settings = replace(stack.settings, home=tmp_path / "home")
-    resources = build_resources(settings)
-    resources["memory"] = MemoryStore(
-        database_url=stack.database_url, schema_name=f"t_{uuid.uuid4().hex[:10]}"
-    )
-    resources["inbox"] = InboxResource(inbox_dir=str(tmp_path / "inbox"), history_start="2026-01-01")
-    return resources
+    return stack.private_resources(tmp_path)
 
 
-def _load(stack: StackHandle, resources: dict[str, Any], tmp_path: Path, day: date, rows: list[dict]) -> None:
+def _load(
+    stack: StackHandle, resources: AthenaResources, tmp_path: Path, day: date, rows: list[dict]
+) -> None:
     """Store `rows` in the inbox and materialise the day's events and embeddings."""
     source = tmp_path / f"events-{day.isoformat()}-{uuid.uuid4().hex[:6]}.jsonl"
     source.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
-    resources["inbox"].store(source)
+    resources.inbox.store(source)
     dg.materialize(
         [episodic_events, event_embeddings],
-        resources=resources,
+        resources=resources.as_dict(),
         instance=stack.instance,
         partition_key=day.isoformat(),
     )
 
 
 def _consolidate(
-    stack: StackHandle, resources: dict[str, Any], day: date, raise_on_error: bool = True, **config: Any
+    stack: StackHandle, resources: AthenaResources, day: date, raise_on_error: bool = True, **config: Any
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [consolidated_patterns],
-        resources=resources,
+        resources=resources.as_dict(),
         instance=stack.instance,
         partition_key=day.isoformat(),
         run_config={"ops": {"consolidated_patterns": {"config": {**FAST, **config}}}},
@@ -170,13 +165,12 @@ def _observations(stack: StackHandle, schema: str) -> list[dict[str, Any]]:
         return conn.execute(query).fetchall()
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(900)
 def test_patterns_have_provenance_and_a_rerun_leaves_identical_tables(stack, pipeline, tmp_path) -> None:
     rows = [row for theme in THEMES for row in _events(DAY_ONE, theme, "d1")] + _singletons(DAY_ONE, "d1")
     _load(stack, pipeline, tmp_path, DAY_ONE, rows)
-    schema = pipeline["memory"].schema_name
-    store = PatternStore.beside(pipeline["memory"])
+    schema = pipeline.memory.schema_name
+    store = PatternStore.beside(pipeline.memory)
 
     first = _consolidate(stack, pipeline, DAY_ONE)
     meta = _metadata(first)
@@ -220,13 +214,12 @@ def test_patterns_have_provenance_and_a_rerun_leaves_identical_tables(stack, pip
     assert [again[name] for name in counters] == [meta[name] for name in counters]
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(900)
 def test_a_theme_on_a_later_day_reinforces_its_pattern_and_lookback_joins_days(
     stack, pipeline, tmp_path
 ) -> None:
-    schema = pipeline["memory"].schema_name
-    store = PatternStore.beside(pipeline["memory"])
+    schema = pipeline.memory.schema_name
+    store = PatternStore.beside(pipeline.memory)
     _load(stack, pipeline, tmp_path, DAY_ONE, _events(DAY_ONE, "dark", "d1"))
     # The model's prose is poor and not bit-reproducible; 0.8 still merges only what is alike.
     _consolidate(stack, pipeline, DAY_ONE, merge_threshold=0.8)
@@ -261,7 +254,6 @@ def test_a_theme_on_a_later_day_reinforces_its_pattern_and_lookback_joins_days(
     }
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(600)
 def test_an_answer_cut_off_is_retried_once_then_a_failed_cluster_not_a_failed_run(
     stack, pipeline, tmp_path
@@ -276,10 +268,9 @@ def test_an_answer_cut_off_is_retried_once_then_a_failed_cluster_not_a_failed_ru
     failed = _checks(result)[FAILED_CLUSTERS_CHECK]
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.WARN
     assert "max_tokens=5" in str(failed.metadata["first_failures"].value)
-    assert PatternStore.beside(pipeline["memory"]).patterns() == []
+    assert PatternStore.beside(pipeline.memory).patterns() == []
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(600)
 def test_a_cluster_larger_than_the_prompt_budget_is_trimmed_and_reported(stack, pipeline, tmp_path) -> None:
     _load(stack, pipeline, tmp_path, DAY_ONE, _events(DAY_ONE, "pg", "d1", count=6))
@@ -289,23 +280,24 @@ def test_a_cluster_larger_than_the_prompt_budget_is_trimmed_and_reported(stack, 
     assert (meta["clusters"], meta["clusters_trimmed"]) == (1, 1)
     assert 0 < meta["events_trimmed"] < 6
     shown = 6 - meta["events_trimmed"]
-    for item in _observations(stack, pipeline["memory"].schema_name):
+    for item in _observations(stack, pipeline.memory.schema_name):
         assert item["cluster_size"] == 6 and 1 <= len(item["evidence"]) <= shown
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(600)
 def test_the_reasoning_server_down_fails_the_run_naming_it_and_changes_nothing(
     stack, pipeline, tmp_path
 ) -> None:
     _load(stack, pipeline, tmp_path, DAY_ONE, _events(DAY_ONE, "deploy", "d1"))
-    schema = pipeline["memory"].schema_name
+    schema = pipeline.memory.schema_name
     _consolidate(stack, pipeline, DAY_ONE)
     before = _dump(stack, schema)
     assert before["semantic_patterns"]
 
     url = f"http://127.0.0.1:{free_port()}"
-    down = {**pipeline, "reasoning": LlamaCppReasoningResource(urls=[url], max_retries=1, retry_budget_s=2.0)}
+    down = replace(
+        pipeline, reasoning=LlamaCppReasoningResource(urls=[url], max_retries=1, retry_budget_s=2.0)
+    )
     # Asked afresh: a remembered answer would spare the dead server the request.
     failed = _consolidate(stack, down, DAY_ONE, raise_on_error=False, reuse_answers=False)
     assert not failed.success
@@ -317,20 +309,18 @@ def test_the_reasoning_server_down_fails_the_run_naming_it_and_changes_nothing(
     assert _dump(stack, schema) == before, "the later run leaves exactly one copy of each pattern"
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(120)
 def test_list_patterns_reads_the_configured_store(stack) -> None:
     assert isinstance(patterns_api.list_patterns(stack.settings, since=DAY_ONE), list)
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(300)
 def test_a_range_run_consolidates_every_day_and_observes_each_partition(stack, pipeline, tmp_path) -> None:
     for day in (DAY_ONE, DAY_TWO):
         _load(stack, pipeline, tmp_path, day, _singletons(day, day.isoformat()))
     result = dg.materialize(
         [consolidated_patterns],
-        resources=pipeline,
+        resources=pipeline.as_dict(),
         instance=stack.instance,
         tags={memory_api.RANGE_START_TAG: DAY_ONE.isoformat(), memory_api.RANGE_END_TAG: DAY_TWO.isoformat()},
         run_config={"ops": {"consolidated_patterns": {"config": FAST}}},
@@ -371,7 +361,6 @@ def _observation(day: date, key: str, text_vector: Any, evidence: list[Any], mod
     )
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(300)
 def test_the_store_merges_on_text_and_evidence_and_replacing_days_is_idempotent(
     stack, pipeline, tmp_path
@@ -383,11 +372,11 @@ def test_the_store_merges_on_text_and_evidence_and_replacing_days_is_idempotent(
         _load(
             stack, pipeline, tmp_path, day, [row for row in rows if row["occurred_at"].startswith(str(day))]
         )
-    schema = pipeline["memory"].schema_name
-    store = PatternStore.beside(pipeline["memory"])
+    schema = pipeline.memory.schema_name
+    store = PatternStore.beside(pipeline.memory)
     store.ensure_schema()
     model = "test-model"
-    vectors = store.event_vectors(DAY_ONE, DAY_TWO, current_model_sha256(stack.instance))
+    vectors = store.event_vectors(DAY_ONE, DAY_TWO, model_sha256(stack.instance, "embedding"))
     by_theme = {
         (day, theme): [v for v in vectors if v.day == day and f"-{theme}-" in v.id]
         for day in (DAY_ONE, DAY_TWO)

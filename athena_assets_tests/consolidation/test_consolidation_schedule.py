@@ -7,19 +7,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from athena_assets.defs.consolidation.assets import (
-    build_nightly_schedule,
-    consolidated_patterns,
-    consolidation_job,
-    nightly_consolidation,
-    previous_day_key,
-)
+from athena_assets.definitions import build_defs
 from athena_assets.defs.consolidation.prompt import PROMPT_VERSION
-from athena_assets.defs.memory.embeddings import event_embeddings
-from athena_assets.defs.memory.events import episodic_events
-from athena_assets.defs.models.assets import model_file_assets
+from athena_assets.defs.consolidation.schedules import build_nightly_schedule, previous_day_key
 from athena_assets.defs.partitions import HISTORY_START, daily_partitions
-from athena_assets.defs.resources import build_resources
 from resources.settings import Settings, SettingsError
 
 
@@ -27,23 +18,14 @@ def _settings(tmp_path: Path, **environ: str) -> Settings:
     return Settings.from_env({"ATHENA_HOME": str(tmp_path), **environ})
 
 
-def _definitions(settings: Settings, schedule: dg.ScheduleDefinition) -> dg.Definitions:
-    """The code location as definitions.py builds it, with the consolidation pieces added."""
-    return dg.Definitions(
-        assets=[*model_file_assets, episodic_events, event_embeddings, consolidated_patterns],
-        jobs=[consolidation_job],
-        schedules=[schedule],
-        resources=build_resources(settings),
-    )
-
-
 def test_the_code_location_with_consolidation_loads_and_validates(tmp_path: Path) -> None:
-    defs = _definitions(_settings(tmp_path), nightly_consolidation)
+    defs = build_defs(_settings(tmp_path))
     dg.Definitions.validate_loadable(defs)
+    assert defs.resolve_schedule_def("nightly_consolidation").job_name == "consolidation_job"
     job = defs.resolve_job_def("consolidation_job")
     assert job.partitions_def == daily_partitions
     node = defs.resolve_asset_graph().get(dg.AssetKey("consolidated_patterns"))
-    assert node.group_name == "memory"
+    assert node.group_name == "consolidation"
     assert PROMPT_VERSION in (node.code_version or ""), "a new prompt version marks the asset stale"
     assert {dg.AssetKey("event_embeddings"), dg.AssetKey("reasoning_model_file")} <= set(node.parent_keys)
     assert set(node.check_keys) == {
@@ -77,9 +59,9 @@ def test_the_schedule_runs_at_three_utc_by_default_and_follows_the_settings(tmp_
         (datetime(2027, 1, 1, 3, 0, tzinfo=UTC), "2026-12-31"),
     ],
 )
-def test_a_tick_consolidates_the_day_that_just_ended(tick: datetime, day: str) -> None:
+def test_a_tick_consolidates_the_day_that_just_ended(tick: datetime, day: str, tmp_path: Path) -> None:
     context = dg.build_schedule_context(scheduled_execution_time=tick)
-    request = nightly_consolidation(context)
+    request = build_nightly_schedule(_settings(tmp_path))(context)
     assert isinstance(request, dg.RunRequest)
     assert (request.partition_key, request.run_key) == (day, day), "one run per day, however often evaluated"
     assert request.tags["athena/trigger"] == "nightly_consolidation"
@@ -88,9 +70,8 @@ def test_a_tick_consolidates_the_day_that_just_ended(tick: datetime, day: str) -
         assert daily_partitions.get_last_partition_key() == tick.date().isoformat()
 
 
-def test_a_tick_on_the_first_day_of_the_history_skips() -> None:
+def test_a_tick_on_the_first_day_of_the_history_skips(tmp_path: Path) -> None:
     tick = datetime.combine(HISTORY_START, time(3), tzinfo=UTC)
-    assert isinstance(
-        nightly_consolidation(dg.build_schedule_context(scheduled_execution_time=tick)), dg.SkipReason
-    )
+    schedule = build_nightly_schedule(_settings(tmp_path))
+    assert isinstance(schedule(dg.build_schedule_context(scheduled_execution_time=tick)), dg.SkipReason)
     assert previous_day_key(tick + timedelta(days=1)) == HISTORY_START.isoformat()

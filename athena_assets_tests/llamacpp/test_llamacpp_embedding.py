@@ -10,16 +10,12 @@ import httpx
 import numpy as np
 import pytest
 
-from athena_assets_tests.conftest import StackHandle
-from resources.llamacpp.clients import (
-    LlamaCppConfigError,
-    LlamaCppEmbeddingResource,
-    LlamaCppInputError,
-)
+from athena_assets.defs.observability.observations import stats_observation
+from athena_assets_tests.helpers import StackHandle
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.embedding_tokens import split_tokens
-from resources.metrics import MetricsCollector, stats_observation
-
-pytestmark = pytest.mark.stack
+from resources.llamacpp.http import LlamaCppConfigError, LlamaCppInputError
+from resources.metrics import MetricsCollector
 
 WORDS = [
     *("memory", "agent", "user", "prefers", "concise", "answers", "dark", "mode", "deploy", "failed"),

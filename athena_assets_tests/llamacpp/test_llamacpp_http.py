@@ -11,18 +11,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from athena_assets_tests.conftest import StackHandle
-from resources.llamacpp.clients import (
-    LlamaCppAuthError,
-    LlamaCppEmbeddingResource,
-    LlamaCppReasoningResource,
-    LlamaCppUnavailableError,
-    check_health,
-)
+from athena_assets_tests.helpers import StackHandle
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.llamacpp.http import LlamaCppAuthError, LlamaCppUnavailableError
+from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.metrics import MetricsCollector
 from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
-
-pytestmark = pytest.mark.stack
 
 API_KEY = "test-key-5f2c9a"
 AUTH_SERVER = "llamacpp-auth-test"
@@ -122,13 +116,13 @@ def test_dagster_resolves_the_key_from_the_environment(
     assert all(auth_server.key not in str(event) for event in result.all_events)
 
 
-def test_check_health_reports_each_role(stack: StackHandle):
+def test_check_health_reports_each_resource(stack: StackHandle):
     embeddings = LlamaCppEmbeddingResource(urls=[stack.embeddings_url])
     reasoning = LlamaCppReasoningResource(urls=[stack.reasoning_url])
     down = LlamaCppReasoningResource(urls=[f"http://127.0.0.1:{free_port()}"])
 
-    assert check_health(embeddings, reasoning) == {"embedding": True, "reasoning": True}
-    assert check_health(embeddings, down) == {"embedding": True, "reasoning": False}
+    assert (embeddings.check_health(), reasoning.check_health(), down.check_health()) == (True, True, False)
+    assert down.replica_health() == {down.urls[0]: False}
     assert reasoning.count_tokens("hello world", add_special=False) >= 2
     for resource in (embeddings, reasoning, down):
         resource.close()

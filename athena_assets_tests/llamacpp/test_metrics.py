@@ -7,7 +7,8 @@ import threading
 import dagster as dg
 import pytest
 
-from resources.metrics import MetricsCollector, stats_observation
+from athena_assets.defs.observability.observations import stats_observation
+from resources.metrics import MetricsCollector
 
 
 def test_embedding_statistics_of_a_known_sequence_are_exact():

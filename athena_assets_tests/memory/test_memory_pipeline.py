@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
-import uuid
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -16,12 +14,10 @@ import pytest
 from athena_assets.cli import memory_api
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
-from athena_assets.defs.resources import build_resources
-from athena_assets_tests.conftest import StackHandle
+from athena_assets.defs.resources import AthenaResources
+from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
-from resources.memory.inbox import InboxResource
 from resources.memory.store import MemoryStore
-from resources.settings import Settings
 from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
 
 DAY_ONE = date(2026, 11, 2)
@@ -41,26 +37,18 @@ def _event(event_id: str, day: date, content: str, hour: int = 9) -> dict[str, o
     }
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, object]], extra_lines: tuple[str, ...] = ()) -> Path:
-    path.write_text("\n".join([*(json.dumps(row) for row in rows), *extra_lines]) + "\n")
-    return path
-
-
 @pytest.fixture
-def pipeline(stack: StackHandle, tmp_path: Path) -> tuple[Settings, dict[str, object]]:
-    """Settings with a private inbox, and resources writing into a private schema of the stack's database."""
-    settings = replace(stack.settings, home=tmp_path / "home")
-    resources = build_resources(settings)
-    resources["memory"] = MemoryStore(
-        database_url=stack.database_url, schema_name=f"t_{uuid.uuid4().hex[:10]}"
-    )
-    resources["inbox"] = InboxResource(inbox_dir=str(tmp_path / "inbox"), history_start="2026-01-01")
-    return settings, resources
+def pipeline(stack: StackHandle, tmp_path: Path) -> AthenaResources:
+    """Resources writing into a private schema of the stack's database, reading a private inbox."""
+    return stack.private_resources(tmp_path)
 
 
-def _run(stack: StackHandle, resources: dict[str, object], key: str) -> dg.ExecuteInProcessResult:
+def _run(stack: StackHandle, resources: AthenaResources, key: str) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [episodic_events, event_embeddings], resources=resources, instance=stack.instance, partition_key=key
+        [episodic_events, event_embeddings],
+        resources=resources.as_dict(),
+        instance=stack.instance,
+        partition_key=key,
     )
 
 
@@ -80,15 +68,15 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object
 def test_a_partition_loads_embeds_and_rerunning_changes_nothing(
     stack: StackHandle, pipeline, tmp_path
 ) -> None:
-    _, resources = pipeline
-    inbox: InboxResource = resources["inbox"]  # type: ignore[assignment]
-    memory: MemoryStore = resources["memory"]  # type: ignore[assignment]
+    resources = pipeline
+    inbox = resources.inbox
+    memory = resources.memory
     rows = [
         _event(f"e{i}", DAY_ONE, f"pytest fixture timed out waiting for postgres, attempt {i}", i)
         for i in range(6)
     ]
     rows.append(_event("other-day", DAY_TWO, "this belongs to the next partition"))
-    source = _write_jsonl(tmp_path / "history.jsonl", rows, ('{"content": "no timestamp"}', "not json"))
+    source = write_jsonl(tmp_path / "history.jsonl", rows, ('{"content": "no timestamp"}', "not json"))
     inbox.store(source)
 
     first = _run(stack, resources, DAY_ONE.isoformat())
@@ -113,14 +101,14 @@ def test_a_partition_loads_embeds_and_rerunning_changes_nothing(
 
 
 def test_changed_content_is_updated_and_embedded_again(stack: StackHandle, pipeline, tmp_path) -> None:
-    _, resources = pipeline
-    inbox: InboxResource = resources["inbox"]  # type: ignore[assignment]
+    resources = pipeline
+    inbox = resources.inbox
     rows = [_event(f"c{i}", DAY_ONE, f"decided to pin ruff to version 0.{i}", i) for i in range(3)]
-    inbox.store(_write_jsonl(tmp_path / "v1.jsonl", rows))
+    inbox.store(write_jsonl(tmp_path / "v1.jsonl", rows))
     _run(stack, resources, DAY_ONE.isoformat())
 
     rows[1] = {**rows[1], "content": "decided to drop the ruff pin after all"}
-    inbox.store(_write_jsonl(tmp_path / "v2.jsonl", rows))
+    inbox.store(write_jsonl(tmp_path / "v2.jsonl", rows))
     result = _run(stack, resources, DAY_ONE.isoformat())
     assert _metadata(result, "episodic_events")["updated"] == 1
     assert _metadata(result, "event_embeddings")["embedded"] == 1
@@ -129,11 +117,11 @@ def test_changed_content_is_updated_and_embedded_again(stack: StackHandle, pipel
 def test_bad_lines_on_the_partition_day_warn_but_valid_events_are_kept(
     stack: StackHandle, pipeline, tmp_path
 ) -> None:
-    _, resources = pipeline
-    inbox: InboxResource = resources["inbox"]  # type: ignore[assignment]
+    resources = pipeline
+    inbox = resources.inbox
     good = _event("kept", DAY_ONE, "the valid line next to a bad one")
     bad = {**_event("empty", DAY_ONE, "x"), "content": ""}
-    inbox.store(_write_jsonl(tmp_path / "mixed.jsonl", [good, bad]))
+    inbox.store(write_jsonl(tmp_path / "mixed.jsonl", [good, bad]))
     result = _run(stack, resources, DAY_ONE.isoformat())
     [dead] = [c for c in result.get_asset_check_evaluations() if c.check_name == "no_dead_letters"]
     assert dead.passed is False
@@ -144,9 +132,9 @@ def test_bad_lines_on_the_partition_day_warn_but_valid_events_are_kept(
 def test_a_range_backfills_in_one_run_and_recall_finds_the_event(
     stack: StackHandle, pipeline, tmp_path
 ) -> None:
-    _, resources = pipeline
-    inbox: InboxResource = resources["inbox"]  # type: ignore[assignment]
-    memory: MemoryStore = resources["memory"]  # type: ignore[assignment]
+    resources = pipeline
+    inbox = resources.inbox
+    memory = resources.memory
     contents = [
         "llama-server returned HTTP 500 input is too large for the physical batch",
         "the sensor cursor skipped a file because two files shared a modification time",
@@ -154,10 +142,10 @@ def test_a_range_backfills_in_one_run_and_recall_finds_the_event(
         "pytest fixture for PostgreSQL timed out after 30 seconds on the CI machine",
     ]
     rows = [_event(f"r{i}", date(2026, 11, 5 + i), text) for i, text in enumerate(contents)]
-    inbox.store(_write_jsonl(tmp_path / "range.jsonl", rows))
+    inbox.store(write_jsonl(tmp_path / "range.jsonl", rows))
     result = dg.materialize(
         [episodic_events, event_embeddings],
-        resources=resources,
+        resources=resources.as_dict(),
         instance=stack.instance,
         tags={memory_api.RANGE_START_TAG: "2026-11-05", memory_api.RANGE_END_TAG: "2026-11-08"},
     )
@@ -171,8 +159,7 @@ def test_a_range_backfills_in_one_run_and_recall_finds_the_event(
     assert _metadata(result, "event_embeddings")["embedded"] == 4
     assert memory.stats().embeddings == 4
 
-    embeddings = resources["embeddings"]
-    query = embeddings.embed_query("the cursor of the sensor missed a file")  # type: ignore[attr-defined]
+    query = resources.embeddings.embed_query("the cursor of the sensor missed a file")
     model_sha = _metadata(result, "event_embeddings")["model_sha256"]
     hits = memory.recall(list(query.embedding), str(model_sha), query.dimension, k=4)
     assert hits[0].event_id == "r1"
@@ -207,11 +194,11 @@ class _ServerDiesBeforeEmbedding(MemoryStore):
 def test_the_embedding_server_going_away_fails_the_run_naming_it_and_a_rerun_completes(
     stack: StackHandle, pipeline, tmp_path
 ) -> None:
-    _, resources = pipeline
-    inbox: InboxResource = resources["inbox"]  # type: ignore[assignment]
-    memory: MemoryStore = resources["memory"]  # type: ignore[assignment]
+    resources = pipeline
+    inbox = resources.inbox
+    memory = resources.memory
     rows = [_event(f"g{i}", DAY_ONE, f"event number {i} about retries", i % 24) for i in range(40)]
-    inbox.store(_write_jsonl(tmp_path / "gone.jsonl", rows))
+    inbox.store(write_jsonl(tmp_path / "gone.jsonl", rows))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     run_dir = tmp_path / "run"
@@ -224,21 +211,26 @@ def test_the_embedding_server_going_away_fails_the_run_naming_it_and_a_rerun_com
         pooling="mean",
         n_threads=1,
     )
-    resources["embeddings"] = LlamaCppEmbeddingResource(urls=[url], max_retries=2, retry_budget_s=3.0)
+    resources = replace(
+        resources, embeddings=LlamaCppEmbeddingResource(urls=[url], max_retries=2, retry_budget_s=3.0)
+    )
     dg.materialize(
-        [episodic_events], resources=resources, instance=stack.instance, partition_key=DAY_ONE.isoformat()
+        [episodic_events],
+        resources=resources.as_dict(),
+        instance=stack.instance,
+        partition_key=DAY_ONE.isoformat(),
     )
 
     start_llama_server(config, run_dir, timeout_s=60)
-    dying = {
-        **resources,
-        "memory": _ServerDiesBeforeEmbedding(
+    dying = replace(
+        resources,
+        memory=_ServerDiesBeforeEmbedding(
             database_url=memory.database_url, schema_name=memory.schema_name, run_dir=str(run_dir)
         ),
-    }
+    )
     failed = dg.materialize(
         [event_embeddings],
-        resources=dying,
+        resources=dying.as_dict(),
         instance=stack.instance,
         partition_key=DAY_ONE.isoformat(),
         raise_on_error=False,
@@ -252,7 +244,7 @@ def test_the_embedding_server_going_away_fails_the_run_naming_it_and_a_rerun_com
     try:
         done = dg.materialize(
             [event_embeddings],
-            resources=resources,
+            resources=resources.as_dict(),
             instance=stack.instance,
             partition_key=DAY_ONE.isoformat(),
         )

@@ -44,9 +44,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def store(database_url: str) -> MemoryStore:
-    memory = MemoryStore(database_url=database_url, schema_name=f"test_{uuid.uuid4().hex[:12]}")
-    memory.ensure_schema()
-    return memory
+    return MemoryStore(database_url=database_url, schema_name=f"test_{uuid.uuid4().hex[:12]}")
 
 
 def make_event(i: int, content: str | None = None, day: date = DAY) -> Event:
@@ -81,7 +79,8 @@ def embed(events: list[Event], model: str = MODEL, dim: int = DIM, seed: int = 0
 
 
 def test_ensure_schema_is_idempotent_and_creates_the_tables(store: MemoryStore) -> None:
-    store.ensure_schema()
+    # A second store object on the same schema runs the DDL again (the first ran it once already).
+    MemoryStore(database_url=store.database_url, schema_name=store.schema_name).ensure_schema()
     store.ensure_vector_index(DIM)
     store.ensure_vector_index(DIM)
     with psycopg.connect(store.database_url) as conn:
@@ -264,7 +263,6 @@ def test_hybrid_finds_an_exact_error_code_that_vectors_rank_low(store: MemorySto
 
 def test_sql_looking_content_and_schema_names_round_trip(database_url: str) -> None:
     store = MemoryStore(database_url=database_url, schema_name=f'odd"schema; --{uuid.uuid4().hex[:6]}')
-    store.ensure_schema()
     event = make_event(1, SQL_LOOKING)
     store.upsert_events([event])
     store.record_dead_letters([RejectedLine("x.jsonl", 3, SQL_LOOKING, SQL_LOOKING, DAY)], "f" * 64)

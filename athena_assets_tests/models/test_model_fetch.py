@@ -14,19 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from resources.models.fetch import (
-    ChecksumMismatchError,
-    DownloadError,
-    FetchResult,
-    InsufficientDiskSpaceError,
-    UnsafeSourceError,
-    fetch_model,
-    logging_progress,
-    main,
-    sha256_file,
-    write_models_readme,
-)
+from resources.models.fetch import ChecksumMismatchError, UnsafeSourceError, fetch_model, main
+from resources.models.fetch_report import logging_progress, write_models_readme
+from resources.models.http_download import DownloadError, FetchResult, InsufficientDiskSpaceError
 from resources.models.manifest import ROLES, ManifestError, ModelSpec, Role, load_manifest, models_for_profile
+from resources.models.sources import sha256_file
 
 DATA = random.Random(20260101).randbytes(3 * 1024 * 1024 + 12345)
 DATA_SHA = hashlib.sha256(DATA).hexdigest()

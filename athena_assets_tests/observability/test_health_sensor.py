@@ -14,7 +14,7 @@ import pytest
 
 from athena_assets.definitions import defs
 from athena_assets.defs.observability.sensors import llamacpp_health_sensor
-from athena_assets_tests.conftest import StackHandle
+from athena_assets_tests.helpers import StackHandle
 from resources.llamacpp.probe import LlamaCppProbeResource, parse_prometheus, probe_server
 from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
 from resources.stack.local import SERVER_NAMES
@@ -74,7 +74,6 @@ def _observed(result: dg.SensorResult) -> dict[dg.AssetKey, dict[str, object]]:
     }
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(240)
 def test_a_server_seen_up_then_stopped_then_back(stack: StackHandle, tmp_path: Path) -> None:
     port = free_port()
@@ -131,7 +130,6 @@ def test_a_server_seen_up_then_stopped_then_back(stack: StackHandle, tmp_path: P
     assert newest_first == [True, False, True]
 
 
-@pytest.mark.stack
 def test_stack_status_shows_the_probed_facts(stack: StackHandle) -> None:
     parts = {part.name: part for part in stack.stack.status()}
     embedding = parts[SERVER_NAMES["embedding"]]

@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import subprocess
-import sys
-import uuid
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -24,16 +18,13 @@ import pytest
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.observability.metrics import all_stats, combine, format_stats, observed_calls
-from athena_assets.defs.resources import build_resources
-from athena_assets_tests.conftest import StackHandle
-from resources.memory.inbox import InboxResource
-from resources.memory.store import MemoryStore
+from athena_assets.defs.observability.observations import stats_observation
+from athena_assets_tests.helpers import StackHandle, run_athena
 from resources.metrics import (
     CALL_KINDS,
     MAX_LATENCY_SAMPLES,
     CallKind,
     MetricsCollector,
-    stats_observation,
     summarize,
 )
 
@@ -113,20 +104,6 @@ def test_all_stats_dicts_and_hand_made_dicts() -> None:
 # Tier (c): the real stack.
 
 
-def _athena(stack: StackHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ATHENA_HOME": str(stack.settings.home),
-        "ATHENA_PG_PORT": str(stack.settings.pg_port),
-        "LLAMACPP_EMBEDDINGS_URL": stack.embeddings_url,
-        "LLAMACPP_REASONING_URL": stack.reasoning_url,
-    }
-    athena = Path(sys.executable).with_name("athena")
-    return subprocess.run(
-        [str(athena), *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 def _by_hand(instance: dg.DagsterInstance, since: date | None) -> dict[str, dict[str, float | int]]:
     """The statistics from every run's raw observation events, computed here without metrics_api."""
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC).timestamp() if since else -math.inf
@@ -185,12 +162,8 @@ def _by_hand(instance: dg.DagsterInstance, since: date | None) -> dict[str, dict
 def embedded_run(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dg.ExecuteInProcessResult:
     """One small partition of events and embeddings, into a private schema of the stack's database."""
     tmp = tmp_path_factory.mktemp("metrics-api")
-    resources = build_resources(replace(stack.settings, home=tmp / "home"))
-    resources["memory"] = MemoryStore(
-        database_url=stack.database_url, schema_name=f"t_{uuid.uuid4().hex[:10]}"
-    )
-    inbox = InboxResource(inbox_dir=str(tmp / "inbox"), history_start="2026-01-01")
-    resources["inbox"] = inbox
+    resources = stack.private_resources(tmp)
+    inbox = resources.inbox
     rows = [
         {
             "id": f"m{i}",
@@ -204,13 +177,12 @@ def embedded_run(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -
     inbox.store(source)
     return dg.materialize(
         [episodic_events, event_embeddings],
-        resources=resources,
+        resources=resources.as_dict(),
         instance=stack.instance,
         partition_key=str(DAY),
     )
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(300)
 def test_a_materialisation_leaves_its_model_call_observation_in_the_instance(
     stack: StackHandle, embedded_run: dg.ExecuteInProcessResult
@@ -232,14 +204,13 @@ def test_a_materialisation_leaves_its_model_call_observation_in_the_instance(
     assert metadata["p95_latency_ms"].value >= metadata["avg_latency_ms"].value * 0.5
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(300)
 def test_athena_metrics_json_equals_the_statistics_of_the_raw_events(
     stack: StackHandle, embedded_run: dg.ExecuteInProcessResult
 ) -> None:
     today = datetime.now(UTC).date()
     for args, since in ((), None), (("--since", today.isoformat()), today):
-        completed = _athena(stack, "metrics", "--json", *args)
+        completed = run_athena(stack, "metrics", "--json", *args)
         assert completed.returncode == 0, completed.stderr
         reported = json.loads(completed.stdout)
         assert set(reported) == {*CALL_KINDS, "timestamp"}

@@ -20,9 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -34,15 +32,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 from athena_assets.definitions import defs
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
-from athena_assets.defs.resources import build_resources
-from athena_assets_tests.conftest import StackHandle
-from resources.memory.inbox import InboxResource
-from resources.memory.store import MemoryStore
+from athena_assets_tests.helpers import REPO, StackHandle
 from resources.stack.llama_server import free_port
 
-pytestmark = pytest.mark.stack
-
-REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless on a closed network: without the background-networking flags Chromium keeps calling home.
@@ -74,12 +66,8 @@ def _screenshot(page: Page, directory: Path, name: str) -> Path:
 def materialised(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dg.ExecuteInProcessResult:
     """One partition of events and embeddings (a private schema), so the pages have runs and metrics."""
     tmp = tmp_path_factory.mktemp("ui-data")
-    resources = build_resources(replace(stack.settings, home=tmp / "home"))
-    resources["memory"] = MemoryStore(
-        database_url=stack.database_url, schema_name=f"t_{uuid.uuid4().hex[:10]}"
-    )
-    inbox = InboxResource(inbox_dir=str(tmp / "inbox"), history_start="2026-01-01")
-    resources["inbox"] = inbox
+    resources = stack.private_resources(tmp)
+    inbox = resources.inbox
     source = tmp / "ui.jsonl"
     source.write_text(
         "".join(
@@ -91,7 +79,7 @@ def materialised(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -
     inbox.store(source)
     return dg.materialize(
         [episodic_events, event_embeddings],
-        resources=resources,
+        resources=resources.as_dict(),
         instance=stack.instance,
         partition_key=str(DAY),
     )
@@ -103,14 +91,7 @@ def webserver(
 ) -> Iterator[str]:
     """`dagster-webserver` on workspace.yaml and the stack's instance; its base URL."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(stack.settings.dagster_home),
-        "ATHENA_HOME": str(stack.settings.home),
-        "ATHENA_PG_PORT": str(stack.settings.pg_port),
-        "LLAMACPP_EMBEDDINGS_URL": stack.embeddings_url,
-        "LLAMACPP_REASONING_URL": stack.reasoning_url,
-    }
+    env = stack.environ()
     command = [
         str(Path(sys.executable).with_name("dagster-webserver")),
         *("-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")),
@@ -179,7 +160,7 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_lineage_shows_every_asset_group_and_asset(webserver: str, page: Page, screenshots: Path) -> None:
     specs = list(defs.resolve_all_asset_specs())
     groups = sorted({spec.group_name for spec in specs if spec.group_name})
-    assert {"models", "memory"} <= set(groups)
+    assert {"models", "memory", "consolidation", "prompts"} <= set(groups)
     page.goto(f"{webserver}/asset-groups")
     for group in groups:
         expect(page.get_by_text(group, exact=True).first).to_be_visible()

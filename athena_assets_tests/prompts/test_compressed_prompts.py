@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -16,12 +14,9 @@ from athena_assets.defs.consolidation.assets import consolidated_patterns
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.prompts.assets import compressed_prompts
-from athena_assets.defs.resources import build_resources
-from athena_assets_tests.conftest import StackHandle
+from athena_assets.defs.resources import AthenaResources
+from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.compression.compressor import PromptCompressorResource
-from resources.memory.inbox import InboxResource
-from resources.memory.prompt_store import PromptStore
-from resources.memory.store import MemoryStore
 
 DAY = "2026-11-04"
 THEMES = {
@@ -39,28 +34,19 @@ FAST_CONSOLIDATION = {
 
 
 @pytest.fixture(scope="module")
-def pipeline(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def pipeline(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> AthenaResources:
     """A private schema and inbox, with one day of two clear themes consolidated into patterns."""
     tmp = tmp_path_factory.mktemp("prompts")
-    settings = replace(stack.settings, home=tmp / "home")
-    resources = build_resources(settings)
-    schema = f"p_{uuid.uuid4().hex[:10]}"
-    resources["memory"] = MemoryStore(database_url=stack.database_url, schema_name=schema)
-    resources["inbox"] = InboxResource(inbox_dir=str(tmp / "inbox"), history_start="2026-01-01")
-    resources["prompt_store"] = PromptStore(
-        database_url=stack.database_url, prompts_dir=str(tmp / "prompts"), schema_name=schema
-    )
+    resources = stack.private_resources(tmp)
     rows = [
         {"id": f"{theme}-{i}", "occurred_at": f"{DAY}T{9 + i:02d}:00:00Z", "content": text.format(i=i)}
         for theme, text in THEMES.items()
         for i in range(4)
     ]
-    source = tmp / "events.jsonl"
-    source.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
-    resources["inbox"].store(source)  # type: ignore[attr-defined]
+    resources.inbox.store(write_jsonl(tmp / "events.jsonl", rows))
     result = dg.materialize(
         [episodic_events, event_embeddings, consolidated_patterns],
-        resources=resources,
+        resources=resources.as_dict(),
         instance=stack.instance,
         partition_key=DAY,
         run_config={"ops": {"consolidated_patterns": {"config": FAST_CONSOLIDATION}}},
@@ -69,14 +55,14 @@ def pipeline(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> di
     return resources
 
 
-def _materialize(stack: StackHandle, resources: dict[str, object]) -> dg.ExecuteInProcessResult:
+def _materialize(stack: StackHandle, resources: AthenaResources) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [compressed_prompts], resources=resources, instance=stack.instance, partition_key=DAY
+        [compressed_prompts], resources=resources.as_dict(), instance=stack.instance, partition_key=DAY
     )
 
 
-def _row(resources: dict[str, object]) -> dict[str, object]:
-    store: PromptStore = resources["prompt_store"]  # type: ignore[assignment]
+def _row(resources: AthenaResources) -> dict[str, object]:
+    store = resources.prompt_store
     with psycopg.connect(store.database_url) as conn:
         cursor = conn.execute(
             f'SELECT * FROM "{store.schema_name}".compressed_prompts'  # noqa: S608 - a generated schema name
@@ -94,7 +80,7 @@ def test_the_prompt_is_compressed_stored_and_written_with_its_savings(stack: Sta
     assert row["compressed_tokens"] < row["original_tokens"]
     assert row["tokens_saved"] == row["original_tokens"] - row["compressed_tokens"]
     assert row["dollars_saved"] == pytest.approx(row["tokens_saved"] * USD_PER_MTOK / 1_000_000)
-    written = Path(pipeline["prompt_store"].file_for(date.fromisoformat(DAY)))  # type: ignore[attr-defined]
+    written = Path(pipeline.prompt_store.file_for(date.fromisoformat(DAY)))
     assert written.read_text(encoding="utf-8") == row["compressed_prompt"]
     # No LLMLingua-2 model can be on these machines: the fallback is used and the check says so.
     [check] = result.get_asset_check_evaluations()
@@ -112,7 +98,7 @@ def test_the_prompt_is_compressed_stored_and_written_with_its_savings(stack: Sta
 def test_disabled_compression_passes_the_prompt_through_and_still_counts_it(
     stack: StackHandle, pipeline
 ) -> None:
-    resources = {**pipeline, "compressor": PromptCompressorResource(enabled=False)}
+    resources = replace(pipeline, compressor=PromptCompressorResource(enabled=False))
     result = _materialize(stack, resources)
     row = _row(resources)
     assert row["method"] == "passthrough"

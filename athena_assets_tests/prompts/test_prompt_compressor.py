@@ -453,7 +453,6 @@ def embeddings(stack) -> Iterator[LlamaCppEmbeddingResource]:
         yield resource
 
 
-@pytest.mark.stack
 def test_the_fallback_keeps_the_sentences_closest_to_the_instruction(
     embeddings: LlamaCppEmbeddingResource, tmp_path: Path
 ) -> None:
@@ -475,7 +474,6 @@ def test_the_fallback_keeps_the_sentences_closest_to_the_instruction(
     assert set(top) <= set(kept)
 
 
-@pytest.mark.stack
 def test_the_fallback_fills_the_budget_within_five_percent(
     embeddings: LlamaCppEmbeddingResource, tmp_path: Path
 ) -> None:
@@ -488,7 +486,6 @@ def test_the_fallback_fills_the_budget_within_five_percent(
         assert 0.95 * target <= result.compressed_tokens <= 1.05 * target, (rate, result.compressed_tokens)
 
 
-@pytest.mark.stack
 def test_nested_embeddings_work_in_a_dagster_run(stack, tmp_path: Path) -> None:
     @dg.asset
     def compressed(compressor: PromptCompressorResource) -> str | None:

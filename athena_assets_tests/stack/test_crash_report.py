@@ -17,7 +17,7 @@ import psutil
 import psycopg
 import pytest
 
-from athena_assets_tests.conftest import StackHandle
+from athena_assets_tests.helpers import StackHandle
 from resources.stack.cpu import describe_vector_extensions
 from resources.stack.crash_report import Crash, llama_server_crash, postgres_crashes
 from resources.stack.llama_server import (
@@ -76,7 +76,6 @@ def test_a_postgres_backend_killed_by_sigill_is_named_with_its_query(tmp_path: P
     assert postgres_crashes(log, datetime.now(UTC) + timedelta(seconds=1)) == []
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(120)
 def test_a_llama_server_killed_by_sigill_is_named(stack: StackHandle, tmp_path: Path) -> None:
     config = LlamaServerConfig(
@@ -104,7 +103,6 @@ def test_a_llama_server_killed_by_sigill_is_named(stack: StackHandle, tmp_path: 
     assert llama_server_crash("doomed", log, datetime.now(UTC) + timedelta(seconds=2)) is None
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(120)
 def test_stopping_a_server_ends_its_shell_and_server(stack: StackHandle, tmp_path: Path) -> None:
     config = LlamaServerConfig(

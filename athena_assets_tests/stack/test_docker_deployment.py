@@ -30,12 +30,11 @@ import pytest
 import yaml
 from psycopg import sql
 
-from athena_assets_tests.conftest import StackHandle
+from athena_assets_tests.helpers import REPO, StackHandle
 from resources.models.manifest import load_manifest, models_for_profile
 from resources.settings import Settings
 from resources.stack.llama_server import LlamaServerConfig, free_port, server_command
 
-REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 COMPOSE_FILE = DOCKER / "docker-compose.yml"
 PROJECT_IMAGE = "athena-assets:local"
@@ -343,7 +342,6 @@ def dagster_home(tmp_path: Path) -> Path:
     return home
 
 
-@pytest.mark.stack
 def test_dagster_yaml_is_a_postgres_instance_with_a_queue_retries_and_monitoring(
     deployment_database: str, dagster_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -383,7 +381,6 @@ def _wait_for(command: list[str], env: dict[str, str], cwd: Path, timeout_s: flo
         time.sleep(1)
 
 
-@pytest.mark.stack
 @pytest.mark.timeout(300)
 def test_dagster_services_start_with_their_compose_commands_and_pass_their_health_checks(
     services: dict[str, Any], deployment_database: str, dagster_home: Path, tmp_path: Path

@@ -10,9 +10,11 @@ for real on an emulated AVX2-only CPU (qemu-user, `-cpu Haswell`).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -67,10 +69,19 @@ def forbidden_instructions(binary: Path) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.skipif(OBJDUMP is None, reason="binutils' objdump is installed by scripts/install_test_tools.sh")
+@pytest.fixture(scope="module")
+def scans() -> dict[Path, dict[str, list[str]]]:
+    """Every binary disassembled once, in parallel (objdump is most of this module's time)."""
+    if OBJDUMP is None:
+        pytest.skip("binutils' objdump is installed by scripts/install_test_tools.sh")
+    binaries = _native_binaries()
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return dict(zip(binaries, pool.map(forbidden_instructions, binaries), strict=True))
+
+
 @pytest.mark.parametrize("binary", _native_binaries(), ids=lambda path: path.name)
-def test_no_avx512_or_amx_outside_runtime_dispatch(binary: Path):
-    found = forbidden_instructions(binary)
+def test_no_avx512_or_amx_outside_runtime_dispatch(binary: Path, scans: dict[Path, dict[str, list[str]]]):
+    found = scans[binary]
     report = "; ".join(
         f"{function}: {len(instructions)} instructions, e.g. {instructions[0]}"
         for function, instructions in sorted(found.items())[:10]

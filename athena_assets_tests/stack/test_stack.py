@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import dagster as dg
 import httpx
 import psycopg
 import pytest
 
-from athena_assets_tests.conftest import StackHandle
+from athena_assets_tests.helpers import StackHandle, run_athena
 from resources.stack.llama_server import LlamaServerError, read_pid_file
 from resources.stack.local import SERVER_NAMES
 
@@ -128,28 +129,7 @@ def test_down_leaves_alone_a_process_it_did_not_start(tmp_path) -> None:
 
 
 def test_cli_status_reads_the_same_stack(stack: StackHandle) -> None:
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from athena_assets_tests.conftest import stack_environment
-
-    env = {**os.environ, **stack_environment(stack.settings.home)}
-    env["ATHENA_PG_PORT"] = str(stack.settings.pg_port)
-    env["DAGSTER_HOME"] = str(stack.settings.dagster_home)
-    env["LLAMACPP_EMBEDDINGS_URL"] = stack.embeddings_url
-    env["LLAMACPP_REASONING_URL"] = stack.reasoning_url
-    athena = Path(sys.executable).with_name("athena")
-    completed = subprocess.run(
-        [str(athena), "stack", "status", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_athena(stack, "stack", "status", "--json", timeout_s=60)
     assert completed.returncode == 0, completed.stderr
     parts = {part["name"]: part for part in json.loads(completed.stdout)}
     assert parts["postgres"]["healthy"] is True

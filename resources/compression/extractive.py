@@ -29,6 +29,7 @@ import numpy as np
 
 from resources.compression.text_units import TextUnit, join_units, subset
 from resources.compression.token_counting import cl100k, count_tokens
+from resources.numeric import unit_rows, within_budget
 
 if TYPE_CHECKING:
     from resources.llamacpp.embedding import LlamaCppEmbeddingResource
@@ -81,16 +82,11 @@ def _clean(text: str) -> str:
     return text.replace("\x00", " ")
 
 
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)
-
-
 def embedding_scores(units: Sequence[TextUnit], query: str, embedder: SentenceEmbedder) -> np.ndarray:
     """Cosine similarity of every unit to the query (or to the units' centroid when there is none)."""
-    vectors = _unit_rows(embedder.embed_documents([unit.text for unit in units]))
+    vectors = unit_rows(embedder.embed_documents([unit.text for unit in units]))
     target = embedder.embed_query(query) if query.strip() else vectors.mean(axis=0)
-    return vectors @ _unit_rows(np.asarray(target, dtype=np.float32))
+    return vectors @ unit_rows(np.asarray(target, dtype=np.float32))
 
 
 def lexical_scores(units: Sequence[TextUnit], query: str) -> np.ndarray:
@@ -126,14 +122,9 @@ def _cost(unit: TextUnit) -> int:
 
 def select(units: Sequence[TextUnit], scores: np.ndarray, budget: int) -> list[int]:
     """Indices of the units kept within `budget` tokens, best score first, returned in original order."""
-    kept: list[int] = []
-    used = 0
-    for index in np.argsort(-scores, kind="stable").tolist():
-        cost = _cost(units[index])
-        if used + cost <= budget:
-            kept.append(index)
-            used += cost
-    return sorted(kept)
+    best_first = np.argsort(-scores, kind="stable").tolist()
+    kept = within_budget([_cost(units[index]) for index in best_first], budget)
+    return sorted(best_first[position] for position in kept)
 
 
 def _truncated(unit: TextUnit, budget: int) -> TextUnit:

@@ -145,13 +145,3 @@ class LlamaCppResourceBase(dg.ConfigurableResource):
         except (KeyError, IndexError, TypeError, AttributeError):
             raise LlamaCppResponseError(f"/v1/models of {url or self.urls[0]} has no model entry") from None
         return dict(meta)
-
-
-def check_health(
-    embeddings: LlamaCppResourceBase | None, reasoning: LlamaCppResourceBase | None
-) -> dict[str, bool]:
-    """{"embedding": bool, "reasoning": bool}: each role is healthy when all its replicas are."""
-    return {
-        "embedding": embeddings.check_health() if embeddings is not None else False,
-        "reasoning": reasoning.check_health() if reasoning is not None else False,
-    }

@@ -214,10 +214,21 @@ class LlamaCppHttp:
 
     def healthy(self, url: str, timeout_s: float = 3.0) -> bool:
         """Whether `url`/health answers 200 now (one attempt, no retries: a probe, not a call)."""
-        try:
-            return self._client.get(f"{url}/health", timeout=timeout_s).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return server_health(self._client, url, timeout_s)[0]
+
+
+def server_health(client: httpx.Client, url: str, timeout_s: float) -> tuple[bool, str]:
+    """(ready, status) from one GET of `url`/health: "ok", "loading model" (503), "HTTP <code>",
+    "no answer within <timeout> s" or "unreachable (<error>)". Every health check of the project is this."""
+    try:
+        status_code = client.get(f"{url}/health", timeout=timeout_s).status_code
+    except httpx.TimeoutException:
+        return False, f"no answer within {timeout_s:g} s"
+    except httpx.HTTPError as err:
+        return False, f"unreachable ({type(err).__name__})"
+    if status_code == 200:
+        return True, "ok"
+    return False, "loading model" if status_code == 503 else f"HTTP {status_code}"
 
 
 def token_ids(body: Any) -> list[int]:

@@ -19,6 +19,7 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
+from resources.llamacpp.http import server_health
 from resources.models.manifest import ROLES, Role
 
 # The counters worth a chart: load (tokens in and out) and queueing (requests running and waiting).
@@ -108,16 +109,11 @@ def probe_server(url: str, api_key: str | None = None, timeout_s: float = 3) -> 
 
     with httpx.Client(headers=headers) as client:
         started = time.monotonic()
-        try:
-            health = client.get(f"{url}/health", timeout=remaining())
-        except httpx.TimeoutException:
-            return ServerFacts(url, False, f"no answer within {timeout_s:g} s")
-        except httpx.TransportError as err:
-            return ServerFacts(url, False, f"unreachable ({type(err).__name__})")
+        up, status = server_health(client, url, remaining())
         latency_ms = (time.monotonic() - started) * 1000
-        if health.status_code != 200:
-            status = "loading model" if health.status_code == 503 else f"HTTP {health.status_code}"
-            return ServerFacts(url, False, status, latency_ms=latency_ms)
+        if not up:
+            answered = status.startswith(("HTTP", "loading"))
+            return ServerFacts(url, False, status, latency_ms=latency_ms if answered else None)
         model = _model(client, url, remaining())
         slots_total, slots_busy = _slots(client, url, remaining())
         metrics = _metrics(client, url, remaining())

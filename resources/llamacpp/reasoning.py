@@ -24,36 +24,6 @@ from resources.llamacpp.http import (
 )
 from resources.llamacpp.json_schema import schema_errors
 
-PATTERNS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "patterns": {
-            "type": "array",
-            "maxItems": 5,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "pattern": {"type": "string", "minLength": 3, "maxLength": 160},
-                    "confidence": {"type": "string", "enum": ["low", "medium", "high"]},
-                },
-                "required": ["pattern", "confidence"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["patterns"],
-    "additionalProperties": False,
-}
-"""The answer of `consolidate_with_reasoning`: at most five short patterns, each with a confidence.
-
-The bounds keep the worst-case answer within the default token budget, so it cannot be cut off mid-JSON.
-"""
-
-CONSOLIDATION_SYSTEM = (
-    "You analyse the memory events of an AI assistant and find recurring patterns: preferences, habits, "
-    "repeated problems and facts that keep coming back. Answer with JSON only."
-)
-
 
 @dataclass(frozen=True)
 class ReasoningResult:
@@ -135,32 +105,6 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
             output_tokens=result.output_tokens,
         )
         return result
-
-    def consolidate_with_reasoning(
-        self,
-        events_text: str,
-        task_description: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        seed: int | None = None,
-    ) -> ReasoningResult:
-        """Find the recurring patterns in `events_text`; `parsed` follows `PATTERNS_SCHEMA`.
-
-        `parsed["patterns"]` is a list of {"pattern": str, "confidence": "low" | "medium" | "high"}.
-        """
-        prompt = (
-            f"Task: {task_description.strip()}\n\nEvents:\n{events_text.strip()}\n\n"
-            'List the recurring patterns as {"patterns": [{"pattern": ..., "confidence": ...}]}.'
-        )
-        return self.reason(
-            prompt,
-            system=CONSOLIDATION_SYSTEM,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            json_schema=PATTERNS_SCHEMA,
-            seed=seed,
-        )
 
 
 def _result(body: Any, latency_ms: float, limit: int, json_schema: dict[str, Any] | None) -> ReasoningResult:

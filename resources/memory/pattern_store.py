@@ -10,17 +10,13 @@ that remain, so any number of re-runs of a day leave the same rows. SQL lives in
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-import dagster as dg
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from resources.memory.pattern_schema import (
@@ -42,7 +38,9 @@ from resources.memory.pattern_schema import (
     PatternRecord,
     schema_statements,
 )
+from resources.memory.postgres_store import PostgresStore
 from resources.memory.schema import EMBEDDINGS, EVENTS, checked_dimension
+from resources.memory.schema import schema_statements as memory_schema_statements
 from resources.memory.store import MemoryStore
 
 _INSERT_PATTERN = """INSERT INTO {} (pattern_id, title, description, kind, confidence, support,
@@ -74,12 +72,8 @@ def _checked_vectors(observation: NewObservation) -> tuple[np.ndarray, np.ndarra
     return vectors[0], vectors[1]
 
 
-class PatternStore(dg.ConfigurableResource):
+class PatternStore(PostgresStore):
     """Semantic patterns, their observations and evidence, in schema `schema_name`."""
-
-    database_url: str
-    schema_name: str = "athena"
-    connect_timeout_s: int = 10
 
     @classmethod
     def beside(cls, memory: MemoryStore) -> PatternStore:
@@ -89,15 +83,6 @@ class PatternStore(dg.ConfigurableResource):
             schema_name=memory.schema_name,
             connect_timeout_s=memory.connect_timeout_s,
         )
-
-    @contextmanager
-    def _connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        # The connection context commits on success and rolls back on error: one transaction per call.
-        with psycopg.connect(
-            self.database_url, connect_timeout=self.connect_timeout_s, row_factory=dict_row
-        ) as conn:
-            register_vector(conn)
-            yield conn
 
     def _sql(self, template: str) -> sql.Composed:
         return sql.SQL(template).format(
@@ -109,12 +94,11 @@ class PatternStore(dg.ConfigurableResource):
             emb=sql.Identifier(self.schema_name, EMBEDDINGS),
         )
 
-    def ensure_schema(self) -> None:
-        """Create the pattern tables if missing; `MemoryStore.ensure_schema` must have run first."""
-        with self._connect() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"athena-schema:{self.schema_name}",))
-            for statement in schema_statements(self.schema_name):
-                conn.execute(statement)
+    def _create_schema(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        """The pattern tables, after the memory's own (evidence references its events), in the same
+        transaction: a second connection would wait for this one's schema lock for ever."""
+        for statement in [*memory_schema_statements(self.schema_name), *schema_statements(self.schema_name)]:
+            conn.execute(statement)
 
     def event_vectors(self, start: date, end_inclusive: date, model_sha256: str) -> list[EventVector]:
         """Events of [start, end_inclusive] with their current vector of the model, by time then id.

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-import dagster as dg
 import psycopg
 from psycopg import sql
 
 from resources.compression.compressor import CompressionResult
+from resources.memory.postgres_store import PostgresStore
 
 TABLE = "compressed_prompts"
 _CREATE = """
@@ -74,21 +75,18 @@ class StoredPrompt:
     file: Path
 
 
-class PromptStore(dg.ConfigurableResource):
+class PromptStore(PostgresStore):
     """The `compressed_prompts` table (in `schema_name`) and the folder of prompt files."""
 
-    database_url: str
     prompts_dir: str
-    schema_name: str = "athena"
 
     def _table(self) -> sql.Identifier:
         return sql.Identifier(self.schema_name, TABLE)
 
-    def ensure_schema(self) -> None:
-        """Create the schema and table if missing (idempotent)."""
-        with psycopg.connect(self.database_url) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema_name)))
-            conn.execute(sql.SQL(_CREATE).format(self._table()))
+    def _create_schema(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        """The schema and the `compressed_prompts` table."""
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema_name)))
+        conn.execute(sql.SQL(_CREATE).format(self._table()))
 
     def file_for(self, day: date) -> Path:
         """Where the prompt of `day` is written."""
@@ -98,7 +96,7 @@ class PromptStore(dg.ConfigurableResource):
         self, day: date, original: str, compressed: str, result: CompressionResult, patterns: int
     ) -> StoredPrompt:
         """Upsert the day's row and write its Markdown file; both describe the same prompt."""
-        with psycopg.connect(self.database_url) as conn:
+        with self._connect(vectors=False) as conn:
             conn.execute(
                 _upsert(self._table()),
                 (
@@ -133,7 +131,7 @@ class PromptStore(dg.ConfigurableResource):
 
     def totals(self) -> tuple[int, int, float]:
         """(prompts, tokens saved, dollars saved) over every stored day."""
-        with psycopg.connect(self.database_url) as conn:
+        with self._connect(vectors=False) as conn:
             row = conn.execute(
                 sql.SQL(
                     "SELECT count(*), coalesce(sum(tokens_saved), 0), coalesce(sum(dollars_saved), 0) FROM {}"

@@ -140,6 +140,7 @@ def schema_statements(schema: str) -> list[sql.Composable]:
     dead = sql.Identifier(schema, DEAD_LETTERS)
     embeddings = sql.Identifier(schema, EMBEDDINGS)
     return [
+        sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"),
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident),
         sql.SQL(
             """CREATE TABLE IF NOT EXISTS {} (

@@ -7,19 +7,16 @@ through `psycopg.sql.Identifier`, and the only number written into SQL text is a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, Literal
 
-import dagster as dg
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
-from psycopg.rows import dict_row
 
 from resources.memory.event_files import Event, RejectedLine
+from resources.memory.postgres_store import PostgresStore
 from resources.memory.schema import (
     DEAD_LETTERS,
     EMBEDDINGS,
@@ -54,34 +51,16 @@ def _tune_index_scan(conn: psycopg.Connection[dict[str, Any]], candidates: int) 
     conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, candidates))),))
 
 
-class MemoryStore(dg.ConfigurableResource):
+class MemoryStore(PostgresStore):
     """PostgreSQL + pgvector storage of the episodic memory, in schema `schema_name`."""
-
-    database_url: str
-    schema_name: str = "athena"
-    connect_timeout_s: int = 10
-
-    @contextmanager
-    def _connect(self, vectors: bool = True) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        # The connection context commits on success and rolls back on error: one transaction per call.
-        with psycopg.connect(
-            self.database_url, connect_timeout=self.connect_timeout_s, row_factory=dict_row
-        ) as conn:
-            if vectors:
-                register_vector(conn)
-            yield conn
 
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema_name, name)
 
-    def ensure_schema(self) -> None:
-        """Create the extension, schema, tables and indexes if missing (safe to run concurrently)."""
-        with self._connect(vectors=False) as conn:
-            # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogs; serialise them.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"athena-schema:{self.schema_name}",))
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            for statement in schema_statements(self.schema_name):
-                conn.execute(statement)
+    def _create_schema(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        """The extension, schema, tables and indexes of events, embeddings and dead letters."""
+        for statement in schema_statements(self.schema_name):
+            conn.execute(statement)
 
     def ensure_vector_index(self, dimension: int) -> None:
         """Create the cosine HNSW index over rows of `dimension` (idempotent)."""

@@ -13,40 +13,19 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from resources.models.fetch_report import (
-    logging_progress,
-    models_dir_lock,
-    terminal_progress,
-    write_models_readme,
-)
+from resources.models.fetch_report import models_dir_lock, terminal_progress, write_models_readme
 from resources.models.http_download import (
-    DownloadError,
     FetchError,
-    InsufficientDiskSpaceError,
+    FetchResult,
     PartResult,
     download_to_part,
 )
 from resources.models.manifest import ROLES, SOURCE_SCHEMES, ManifestError, ModelSpec, models_for_profile
 from resources.models.sources import LOCAL_SOURCES, sha256_file
 from resources.settings import Settings, SettingsError
-
-__all__ = [
-    "ChecksumMismatchError",
-    "DownloadError",
-    "FetchError",
-    "FetchResult",
-    "InsufficientDiskSpaceError",
-    "UnsafeSourceError",
-    "fetch_model",
-    "logging_progress",
-    "sha256_file",
-    "terminal_progress",
-    "write_models_readme",
-]
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -57,21 +36,6 @@ class ChecksumMismatchError(FetchError):
 
 class UnsafeSourceError(FetchError):
     """The manifest entry would fetch over plain http, or write outside the models directory."""
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """A model file in place and verified, and what it took to get it there."""
-
-    path: Path
-    size_bytes: int
-    sha256: str
-    source: str
-    seconds: float
-    mb_per_s: float
-    downloaded_bytes: int
-    resumed_from: int
-    reused: bool
 
 
 def _target(spec: ModelSpec, models_dir: Path) -> Path:

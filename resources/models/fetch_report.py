@@ -17,13 +17,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from resources.models.http_download import Progress
+from resources.models.http_download import FetchResult, Progress
 from resources.models.manifest import ModelSpec
-
-if TYPE_CHECKING:
-    from resources.models.fetch import FetchResult
 
 
 @contextmanager

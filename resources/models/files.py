@@ -11,7 +11,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from resources.models.fetch import FetchResult, fetch_model, logging_progress, write_models_readme
+from resources.models.fetch import fetch_model
+from resources.models.fetch_report import logging_progress, write_models_readme
+from resources.models.http_download import FetchResult
 from resources.models.manifest import DEFAULT_MANIFEST, ModelSpec, Role, models_for_profile
 
 

@@ -51,6 +51,21 @@ class PartResult:
     resumed_from: int
 
 
+@dataclass(frozen=True)
+class FetchResult:
+    """A model file in place and verified, and what it took to get it there."""
+
+    path: Path
+    size_bytes: int
+    sha256: str
+    source: str
+    seconds: float
+    mb_per_s: float
+    downloaded_bytes: int
+    resumed_from: int
+    reused: bool
+
+
 def ensure_disk_space(directory: Path, needed: int, disk_free: DiskFree = None) -> None:
     """Raise `InsufficientDiskSpaceError` when `directory` has fewer than `needed` bytes free."""
     free = disk_free(directory) if disk_free is not None else shutil.disk_usage(directory).free

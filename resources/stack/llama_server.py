@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from resources.llamacpp.http import server_health
 from resources.stack.crash_report import LLAMA_EXIT_PREFIX, llama_server_crash
 
 LOOPBACK = "127.0.0.1"
@@ -153,11 +154,8 @@ def wait_until_healthy(
         while True:
             if process is not None and process.poll() is not None:
                 raise LlamaServerError(f"llama-server for {url} exited with code {process.returncode}")
-            try:
-                if client.get(f"{url}/health").status_code == 200:
-                    return time.monotonic() - started
-            except httpx.TransportError:
-                pass
+            if server_health(client, url, 2.0)[0]:
+                return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
                 raise LlamaServerError(f"llama-server at {url} was not healthy after {timeout_s:.0f} s")
             time.sleep(0.1)

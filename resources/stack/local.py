@@ -22,6 +22,7 @@ from resources.stack.crash_report import Crash, llama_server_crash, postgres_cra
 from resources.stack.llama_server import (
     LlamaServerConfig,
     ServerProcess,
+    free_port,
     read_pid_file,
     start_llama_server,
     stop_llama_server,
@@ -230,6 +231,19 @@ class LocalStack:
             detail=describe_facts(facts),
             cpu=describe_vector_extensions() if self.manages_server(role) else "",
         )
+
+
+def private_stack_environment(home: Path, models_dir: Path | None = None) -> dict[str, str]:
+    """The variables of a private stack under `home` on ports free right now (tests, benchmarks)."""
+    return {
+        "ATHENA_HOME": str(home),
+        "ATHENA_MODELS_DIR": str(models_dir or home / "models"),
+        "ATHENA_MODEL_PROFILE": "local",
+        "ATHENA_PG_PORT": str(free_port()),
+        "LLAMACPP_EMBEDDINGS_URL": f"http://127.0.0.1:{free_port()}",
+        "LLAMACPP_REASONING_URL": f"http://127.0.0.1:{free_port()}",
+        "LLAMACPP_N_THREADS": "2",
+    }
 
 
 def application_database_url(settings: Settings) -> str:

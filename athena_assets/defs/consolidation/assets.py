@@ -6,12 +6,10 @@ first and last seen, history of descriptions) instead of being stored twice.
 Re-running a day replaces that day's contributions in one transaction, and reuses the answer the model
 gave to the identical request before (llama-server is not bit-reproducible even at temperature 0), so
 the stored patterns are the same after any number of re-runs. The prompt's version is part of the code
-version: changing the prompt marks the partitions stale. `nightly_consolidation` consolidates the
-previous day every night.
+version: changing the prompt marks the partitions stale.
 """
 
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -19,9 +17,9 @@ from athena_assets.defs.consolidation.config import ConsolidationConfig
 from athena_assets.defs.consolidation.consolidate import Clients, consolidate_day
 from athena_assets.defs.consolidation.prompt import PROMPT_VERSION
 from athena_assets.defs.consolidation.report import DayReport, day_observation, range_metadata
-from athena_assets.defs.memory.embeddings import current_model_sha256, event_embeddings
+from athena_assets.defs.memory.embeddings import event_embeddings
+from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_sha256
 from athena_assets.defs.partitions import (
-    HISTORY_START,
     daily_partitions,
     day_keys,
     history_backfill_policy,
@@ -32,23 +30,11 @@ from resources.llamacpp.http import LlamaCppUnavailableError
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
-from resources.settings import Settings
 
 PATTERNS_CODE_VERSION = f"1.prompt-{PROMPT_VERSION}"
-REASONING_MODEL_ASSET = dg.AssetKey("reasoning_model_file")
 EVIDENCE_CHECK = "patterns_have_evidence"
 FAILED_CLUSTERS_CHECK = "no_failed_clusters"
 _FAILURES_SHOWN = 10
-
-
-def _model_sha256(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> str:
-    """The sha256 of a model file as last materialised (its data version)."""
-    event = instance.get_latest_materialization_event(asset_key)
-    if event is None or event.asset_materialization is None:
-        raise RuntimeError(
-            f"{asset_key.to_user_string()} has never been materialised; run `athena models` first"
-        )
-    return str(event.asset_materialization.metadata["sha256"].value)
 
 
 def _checks(reports: list[DayReport], store: PatternStore, lookback_days: int) -> list[dg.AssetCheckResult]:
@@ -85,13 +71,13 @@ def _checks(reports: list[DayReport], store: PatternStore, lookback_days: int) -
 
 
 @dg.asset(
-    group_name="memory",
+    group_name="consolidation",
     kinds={"llama.cpp", "pgvector"},
     partitions_def=daily_partitions,
     backfill_policy=history_backfill_policy,
     code_version=PATTERNS_CODE_VERSION,
     description=__doc__,
-    deps=[event_embeddings, REASONING_MODEL_ASSET],
+    deps=[event_embeddings, MODEL_FILE_KEYS["reasoning"]],
     check_specs=[
         dg.AssetCheckSpec(
             EVIDENCE_CHECK,
@@ -113,11 +99,9 @@ def consolidated_patterns(
     memory: MemoryStore,
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    model_sha256 = current_model_sha256(context.instance)
-    reasoning_sha256 = _model_sha256(context.instance, REASONING_MODEL_ASSET)
-    memory.ensure_schema()
+    embedding_sha256 = model_sha256(context.instance, "embedding")
+    reasoning_sha256 = model_sha256(context.instance, "reasoning")
     store = PatternStore.beside(memory)
-    store.ensure_schema()
     clients = Clients(reasoning, embeddings, memory, store)
     context.log.info(f"{first}..{last}: prompt v{PROMPT_VERSION}; reasoning {reasoning.describe()}")
     reports = []
@@ -125,7 +109,9 @@ def consolidated_patterns(
     for key in day_keys(first, last):
         day = date.fromisoformat(key)
         try:
-            report = consolidate_day(day, config, clients, model_sha256, reasoning_sha256, context.log.info)
+            report = consolidate_day(
+                day, config, clients, embedding_sha256, reasoning_sha256, context.log.info
+            )
         except LlamaCppUnavailableError as err:
             raise dg.Failure(
                 description=f"consolidating {day} stopped: a model server is unreachable, and nothing of "
@@ -137,56 +123,9 @@ def consolidated_patterns(
         metadata={
             "first_day": first.isoformat(),
             "last_day": last.isoformat(),
-            "model_sha256": model_sha256,
+            "model_sha256": embedding_sha256,
             "reasoning_model_sha256": reasoning_sha256,
             **range_metadata(reports),
         },
         check_results=_checks(reports, store, config.lookback_days),
     )
-
-
-consolidation_job = dg.define_asset_job(
-    "consolidation_job",
-    selection=[consolidated_patterns],
-    partitions_def=daily_partitions,
-    description="Consolidate one day's events into semantic patterns.",
-    # The deployment's run coordinator lets one run at a time use the reasoning server.
-    tags={"athena/uses": "reasoning"},
-)
-
-
-def previous_day_key(scheduled_at: datetime | None) -> str | None:
-    """The partition key of the day before `scheduled_at` (default: now) in the partitions' timezone,
-    or None before the history starts."""
-    moment = scheduled_at or datetime.now(UTC)
-    day = moment.astimezone(ZoneInfo(daily_partitions.timezone)).date() - timedelta(days=1)
-    return day.isoformat() if day >= HISTORY_START else None
-
-
-def build_nightly_schedule(settings: Settings) -> dg.ScheduleDefinition:
-    """`nightly_consolidation` at `settings.consolidation_hour:minute` in the partitions' timezone."""
-
-    @dg.schedule(
-        name="nightly_consolidation",
-        job=consolidation_job,
-        # The cron and timezone come from the partitions. Not build_schedule_from_partitioned_job: with
-        # end_offset=1 the last partition at 03:00 is today, and the night belongs to yesterday.
-        cron_schedule=daily_partitions.get_cron_schedule(
-            minute_of_hour=settings.consolidation_minute, hour_of_day=settings.consolidation_hour
-        ),
-        execution_timezone=daily_partitions.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Every night, consolidate the day that just ended into semantic patterns "
-        "(ATHENA_CONSOLIDATION_HOUR / _MINUTE set the time).",
-    )
-    def nightly_consolidation(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        key = previous_day_key(context.scheduled_execution_time)
-        if key is None:
-            return dg.SkipReason(f"the day before this tick is before ATHENA_HISTORY_START={HISTORY_START}")
-        # The run key is the day: a tick evaluated twice still starts one run for it.
-        return dg.RunRequest(run_key=key, partition_key=key, tags={"athena/trigger": "nightly_consolidation"})
-
-    return nightly_consolidation
-
-
-nightly_consolidation = build_nightly_schedule(Settings.from_env())

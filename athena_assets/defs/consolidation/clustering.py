@@ -5,7 +5,6 @@ No I/O here, so every rule is tested with small arrays (athena_assets_tests/cons
 """
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
 from athena_assets.defs.consolidation.prompt import CONFIDENCE_LEVELS, KINDS
+from resources.numeric import unit_rows
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,6 @@ class MappedAnswer:
 def cluster_key(member_ids: Sequence[str]) -> str:
     """sha256 of the sorted member ids: the identity of a cluster across runs."""
     return hashlib.sha256("\n".join(sorted(member_ids)).encode()).hexdigest()
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """`vectors` (n x d) scaled to unit length, as float64; zero rows stay zero."""
-    matrix = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
 
 
 def evidence_centroid(vectors: Sequence[np.ndarray]) -> np.ndarray:
@@ -124,19 +117,6 @@ def cluster_events(
     return clusters
 
 
-def within_budget(costs: Sequence[int], budget: int) -> list[int]:
-    """Positions of `costs` (taken in order, most wanted first) whose sum stays within `budget`.
-
-    An item too large for what is left is skipped, so a later, smaller one can still fit.
-    """
-    kept, used = [], 0
-    for position, cost in enumerate(costs):
-        if used + cost <= budget:
-            kept.append(position)
-            used += cost
-    return kept
-
-
 def map_answer(parsed: Any, label_ids: Mapping[str, str]) -> MappedAnswer:
     """The patterns of a parsed answer with evidence labels mapped to event ids.
 
@@ -169,11 +149,3 @@ def map_answer(parsed: Any, label_ids: Mapping[str, str]) -> MappedAnswer:
             continue
         drafts[key] = PatternDraft(title, description, str(kind), confidence, tuple(dict.fromkeys(known)))
     return MappedAnswer(tuple(drafts.values()), dropped, discarded)
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    """Nearest-rank percentile (`share` in (0, 1]): the smallest value with `share` of them at or below."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return float(ordered[max(1, math.ceil(share * len(ordered))) - 1])

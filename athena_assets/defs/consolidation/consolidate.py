@@ -28,17 +28,17 @@ from athena_assets.defs.consolidation.clustering import (
     evidence_centroid,
     map_answer,
     neighbours,
-    within_budget,
 )
 from athena_assets.defs.consolidation.config import ConsolidationConfig
 from athena_assets.defs.consolidation.report import ClusterOutcome, DayReport, reasoning_summary
-from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppInputError, LlamaCppOutputError
-from resources.llamacpp.reasoning import LlamaCppReasoningResource, ReasoningResult
+from resources.llamacpp.interfaces import Embedder, Reasoner
+from resources.llamacpp.reasoning import ReasoningResult
 from resources.memory.pattern_schema import EventVector, NewObservation
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
 from resources.metrics import MetricsCollector
+from resources.numeric import within_budget
 
 # The chat template wraps the messages in a few turn markers the /tokenize count of the text leaves out.
 TEMPLATE_MARGIN_TOKENS = 32
@@ -49,19 +49,19 @@ _PLACEHOLDER_LABEL = "E999"
 class Clients:
     """The clients one consolidation uses."""
 
-    reasoning: LlamaCppReasoningResource
-    embeddings: LlamaCppEmbeddingResource
+    reasoning: Reasoner
+    embeddings: Embedder
     memory: MemoryStore
     patterns: PatternStore
 
 
 @dataclass
-class _Prompting:
+class Prompting:
     """One day's prompting: the frame's token count (asked for once, when first needed) and the
     successful results (their server-side speeds). Mutable on purpose: it accumulates over the day."""
 
     config: ConsolidationConfig
-    reasoning: LlamaCppReasoningResource
+    reasoning: Reasoner
     store: PatternStore
     reasoning_model: str
     frame_tokens: int | None = None
@@ -163,9 +163,11 @@ def request_sha256(
     return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _consolidate_cluster(
-    cluster: Cluster, content: dict[str, str], prompting: _Prompting
+def consolidate_cluster(
+    cluster: Cluster, content: dict[str, str], prompting: Prompting
 ) -> tuple[ClusterOutcome, list[PatternDraft]]:
+    """Ask the model about one cluster (the events of `content` that fit the prompt) and map its answer
+    back to event ids; the outcome says what was shown, asked, kept and dropped."""
     kept = set(prompting.shown(cluster, content))
     shown_ids = [event_id for event_id in cluster.member_ids if event_id in kept]
     trimmed = len(cluster.member_ids) - len(shown_ids)
@@ -236,13 +238,13 @@ def consolidate_day(
     collector = MetricsCollector()
     previous = clients.reasoning.metrics
     clients.reasoning.use_metrics(collector)
-    prompting = _Prompting(config, clients.reasoning, clients.patterns, reasoning_model)
+    prompting = Prompting(config, clients.reasoning, clients.patterns, reasoning_model)
     content = {event.id: event.content for event in events}
     outcomes: list[ClusterOutcome] = []
     observations: list[tuple[ClusterOutcome, int, PatternDraft]] = []
     try:
         for cluster in clusters:
-            outcome, drafts = _consolidate_cluster(cluster, content, prompting)
+            outcome, drafts = consolidate_cluster(cluster, content, prompting)
             outcomes.append(outcome)
             observations += [(outcome, index, draft) for index, draft in enumerate(drafts)]
             say(outcome.describe(day))

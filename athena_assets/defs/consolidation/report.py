@@ -10,11 +10,11 @@ from datetime import date
 
 import dagster as dg
 
-from athena_assets.defs.consolidation.clustering import percentile
 from athena_assets.defs.consolidation.prompt import PROMPT_VERSION
 from resources.llamacpp.reasoning import ReasoningResult
 from resources.memory.pattern_schema import DayWrite
 from resources.metrics import MetricsCollector
+from resources.numeric import percentile
 
 
 @dataclass(frozen=True)

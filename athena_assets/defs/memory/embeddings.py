@@ -12,26 +12,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import dagster as dg
 
 from athena_assets.defs.memory.events import episodic_events
+from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_sha256
+from athena_assets.defs.observability.observations import stats_observation
 from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.memory.schema import EmbeddingRow, StoredEvent
 from resources.memory.store import MemoryStore
-from resources.metrics import MetricsCollector, stats_observation
+from resources.metrics import MetricsCollector
 
 EMBEDDINGS_CODE_VERSION = "1"
-EMBEDDING_MODEL_ASSET = dg.AssetKey("embedding_model_file")
 # Large enough to keep several batched requests in flight, small enough to write while embedding.
 CHUNK_EVENTS = 256
 COVERAGE_CHECK = "every_event_has_a_vector"
 VALIDITY_CHECK = "vectors_are_valid"
-
-
-def current_model_sha256(instance: dg.DagsterInstance) -> str:
-    """The sha256 of the embedding model file as last materialised (its data version)."""
-    event = instance.get_latest_materialization_event(EMBEDDING_MODEL_ASSET)
-    if event is None or event.asset_materialization is None:
-        raise RuntimeError("embedding_model_file has never been materialised; run `athena models` first")
-    return str(event.asset_materialization.metadata["sha256"].value)
 
 
 def _rows(
@@ -75,7 +68,7 @@ def embed_events(
     backfill_policy=history_backfill_policy,
     code_version=EMBEDDINGS_CODE_VERSION,
     description=__doc__,
-    deps=[episodic_events, EMBEDDING_MODEL_ASSET],
+    deps=[episodic_events, MODEL_FILE_KEYS["embedding"]],
     check_specs=[
         dg.AssetCheckSpec(
             COVERAGE_CHECK, asset="event_embeddings", description="Every event has a current vector."
@@ -91,20 +84,19 @@ def event_embeddings(
     context: dg.AssetExecutionContext, embeddings: LlamaCppEmbeddingResource, memory: MemoryStore
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    model_sha256 = current_model_sha256(context.instance)
+    embedding_sha256 = model_sha256(context.instance, "embedding")
     run_metrics = MetricsCollector()
     embeddings.use_metrics(run_metrics)
     dimension = embeddings.dimension
-    memory.ensure_schema()
-    due = memory.events_due_for_embedding(first, last, model_sha256)
+    due = memory.events_due_for_embedding(first, last, embedding_sha256)
     total = memory.event_count(first, last)
     context.log.info(f"{first}..{last}: {len(due)} of {total} events due; {embeddings.describe()}")
     started = time.monotonic()
-    written, tokens = embed_events(due, embeddings, memory, model_sha256)
+    written, tokens = embed_events(due, embeddings, memory, embedding_sha256)
     # Built after the load: bulk-loading then indexing is several times faster than indexing row by row.
     memory.ensure_vector_index(dimension)
     seconds = time.monotonic() - started
-    check = memory.embedding_check(first, last, model_sha256, dimension)
+    check = memory.embedding_check(first, last, embedding_sha256, dimension)
     context.log_event(stats_observation(context.asset_key, run_metrics.get_stats("embedding")))
     return dg.MaterializeResult(
         metadata={
@@ -116,7 +108,7 @@ def event_embeddings(
             "tokens": dg.MetadataValue.int(tokens),
             "seconds": dg.MetadataValue.float(round(seconds, 3)),
             "tokens_per_s": dg.MetadataValue.float(round(tokens / seconds, 1) if seconds > 0 else 0.0),
-            "model_sha256": model_sha256,
+            "model_sha256": embedding_sha256,
             "dimension": dg.MetadataValue.int(dimension),
         },
         check_results=[

@@ -36,7 +36,6 @@ def episodic_events(
     context: dg.AssetExecutionContext, inbox: InboxResource, memory: MemoryStore
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    memory.ensure_schema()
     # Later files win for an id seen in several files: a re-sent event is an update.
     events: dict[str, Event] = {}
     rejected: list[RejectedLine] = []

@@ -1,7 +1,7 @@
 """`athena metrics`: the model calls' statistics over every run, read from the Dagster instance.
 
 Each asset that calls a model logs its run's statistics as an `AssetObservation` written by
-`resources.metrics.stats_observation`. This module adds those observations up, so the figures survive
+`observations.stats_observation`. This module adds those observations up, so the figures survive
 restarts and cover every run (the UI's, the CLI's, the sensors'), not one process's memory. The result
 has the shape of the seed's `get_all_stats()`.
 
@@ -13,7 +13,6 @@ in every observation's kept tail); beyond both it is a lower bound. Observations
 fields (hand-made dicts, or written before the fields existed) are left out.
 """
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -28,6 +27,7 @@ from resources.metrics import (
     SUCCESSFUL_LATENCY_SUM_KEY,
     CallKind,
 )
+from resources.numeric import nearest_rank
 
 # Observations per event-log query: a year of daily runs is one or two pages per asset.
 PAGE_SIZE = 500
@@ -90,7 +90,7 @@ def _p95(calls: Sequence[ObservedCalls], total: int) -> float:
     if total == 0:
         return 0.0
     # The same rank as resources.metrics: the ceil(0.95 n)-th smallest is the k-th largest.
-    from_top = total - math.ceil(0.95 * total) + 1
+    from_top = total - nearest_rank(total, 0.95) + 1
     tail = sorted((sample for call in calls for sample in call.latency_samples_ms), reverse=True)
     if not tail:
         return 0.0

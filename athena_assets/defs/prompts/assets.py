@@ -11,6 +11,7 @@ from datetime import date
 import dagster as dg
 
 from athena_assets.defs.consolidation.assets import consolidated_patterns
+from athena_assets.defs.observability.observations import stats_observation
 from athena_assets.defs.partitions import daily_partitions, day_keys, history_backfill_policy, partition_days
 from athena_assets.defs.prompts.claude_context import (
     INSTRUCTION,
@@ -22,7 +23,7 @@ from resources.compression.compressor import PromptCompressorResource
 from resources.memory.pattern_store import PatternStore
 from resources.memory.prompt_store import PromptStore, StoredPrompt
 from resources.memory.store import MemoryStore
-from resources.metrics import MetricsCollector, stats_observation
+from resources.metrics import MetricsCollector
 
 COMPRESSED_PROMPTS_CODE_VERSION = f"1-template{TEMPLATE_VERSION}"
 METHOD_CHECK = "compressed_with_llmlingua2"
@@ -54,7 +55,6 @@ def compressed_prompts(
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
     patterns = PatternStore.beside(memory).patterns()
-    prompt_store.ensure_schema()
     run_metrics = MetricsCollector()
     compressor.use_metrics(run_metrics)
     stored: list[StoredPrompt] = []

@@ -1,0 +1,108 @@
+"""Tier (b): consolidating clusters with the deterministic stand-in clients, without any server or
+database: which events cluster, what the model is shown, how its answer maps back, retries and reuse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from athena_assets.defs.consolidation.clustering import Cluster, cluster_events, cluster_key
+from athena_assets.defs.consolidation.config import ConsolidationConfig
+from athena_assets.defs.consolidation.consolidate import Prompting, consolidate_cluster
+from resources.llamacpp.http import LlamaCppOutputError
+from resources.llamacpp.standins import HashingEmbedder, ScriptedReasoner
+
+EVENTS = {
+    "a1": "pytest fixture timed out waiting for the postgres socket in CI",
+    "a2": "pytest fixture timed out again waiting for postgres socket on the CI runner",
+    "a3": "the postgres socket was not ready when the pytest fixture timed out in CI",
+}
+PATTERN = {
+    "title": "Postgres socket timeouts in pytest fixtures",
+    "kind": "problem-solution",
+    "description": "The CI fixture times out while the postgres socket is not ready yet.",
+    "confidence": "high",
+}
+
+
+class RememberedAnswers:
+    """The pattern store's memory of answers, in a dict (the real one is a table)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, Any] = {}
+
+    def remembered_answer(self, request_sha256: str) -> Any | None:
+        return self.kept.get(request_sha256)
+
+    def remember_answer(self, request_sha256: str, cluster_key: str, version: str, answer: Any, tokens: int):
+        self.kept[request_sha256] = answer
+
+
+def _cluster(by_centrality: tuple[str, ...] = ("a1", "a2", "a3")) -> Cluster:
+    return Cluster(cluster_key(sorted(by_centrality)), tuple(sorted(by_centrality)), by_centrality)
+
+
+def _prompting(reasoner: ScriptedReasoner, **config: Any) -> Prompting:
+    return Prompting(ConsolidationConfig(**config), reasoner, RememberedAnswers(), "stand-in model")  # type: ignore[arg-type]
+
+
+def test_recurring_events_cluster_and_one_offs_stay_alone() -> None:
+    texts = {
+        **EVENTS,
+        "b1": "the user prefers dark mode in the dashboard",
+        "b2": "user asked again for dark mode in the dashboard",
+        "b3": "dark mode in the dashboard is what the user prefers",
+        "x1": "bought coffee beans for the office",
+        "x2": "renamed the release branch to main",
+    }
+    embedder = HashingEmbedder(dimension=256)
+    ids = list(texts)
+    vectors = np.array([result.embedding for result in embedder.embed_batch(list(texts.values()))])
+    clusters = cluster_events(ids, vectors, [True] * len(ids), threshold=0.4, min_size=3)
+    assert sorted(cluster.member_ids for cluster in clusters) == [("a1", "a2", "a3"), ("b1", "b2", "b3")]
+
+
+def test_the_answer_maps_labels_back_to_event_ids_and_drops_unknown_ones() -> None:
+    reasoner = ScriptedReasoner(
+        lambda prompt, schema: {"patterns": [PATTERN | {"evidence": ["E1", "E3", "E9"]}]}
+    )
+    outcome, drafts = consolidate_cluster(_cluster(), EVENTS, _prompting(reasoner, constrain_evidence=False))
+    [draft] = drafts
+    assert draft.title == PATTERN["title"]
+    assert draft.evidence_ids == ("a1", "a3")
+    assert (outcome.shown, outcome.calls, outcome.evidence_dropped, outcome.failure) == (3, 1, 1, None)
+    [prompt] = reasoner.prompts
+    assert f"E1: {EVENTS['a1']}" in prompt and f"E3: {EVENTS['a3']}" in prompt
+
+
+def test_an_unusable_answer_is_retried_once_then_reported_and_every_call_is_counted() -> None:
+    answers = iter(
+        [LlamaCppOutputError("cut off at max_tokens"), {"patterns": [PATTERN | {"evidence": ["E2"]}]}]
+    )
+    reasoner = ScriptedReasoner(lambda prompt, schema: next(answers))
+    outcome, drafts = consolidate_cluster(_cluster(), EVENTS, _prompting(reasoner))
+    assert (outcome.calls, len(drafts), drafts[0].evidence_ids) == (2, 1, ("a2",))
+    stats = reasoner.metrics.get_stats("reasoning")
+    assert (stats["total_calls"], stats["failed_calls"]) == (2, 1)
+
+    always_bad = ScriptedReasoner(lambda prompt, schema: LlamaCppOutputError("not JSON"))
+    failed, nothing = consolidate_cluster(_cluster(), EVENTS, _prompting(always_bad))
+    assert (failed.calls, failed.failure, nothing) == (2, "not JSON", [])
+
+
+def test_the_same_request_twice_reuses_the_remembered_answer() -> None:
+    reasoner = ScriptedReasoner(lambda prompt, schema: {"patterns": [PATTERN | {"evidence": ["E1"]}]})
+    prompting = _prompting(reasoner)
+    first, _ = consolidate_cluster(_cluster(), EVENTS, prompting)
+    again, drafts = consolidate_cluster(_cluster(), EVENTS, prompting)
+    assert (first.reused, again.reused, again.calls, len(reasoner.prompts)) == (False, True, 0, 1)
+    assert drafts[0].evidence_ids == ("a1",)
+
+
+def test_a_small_prompt_budget_shows_the_most_central_events_first() -> None:
+    reasoner = ScriptedReasoner(lambda prompt, schema: {"patterns": [PATTERN | {"evidence": ["E1"]}]})
+    line = reasoner.count_tokens(f"E1: {EVENTS['a3']}", add_special=False) + 1
+    budget = _prompting(reasoner).frame_cost() + line
+    shown = _prompting(reasoner, max_prompt_tokens=budget).shown(_cluster(("a3", "a1", "a2")), EVENTS)
+    assert shown == ["a3"], "only the most central event fits"
