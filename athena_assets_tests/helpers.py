@@ -18,11 +18,14 @@ from typing import Any
 
 import dagster as dg
 
+from athena_assets.defs.memory.embeddings import event_embeddings
+from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.resources import AthenaResources
 from resources.memory.inbox import InboxResource
 from resources.memory.prompt_store import PromptStore
 from resources.memory.store import MemoryStore
 from resources.settings import Settings
+from resources.stack.llama_server import LlamaServerConfig, free_port
 from resources.stack.local import LocalStack
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +64,19 @@ class StackHandle:
             "LLAMACPP_REASONING_URL": self.reasoning_url,
         }
 
+    def private_embedding_server(self, name: str) -> LlamaServerConfig:
+        """A second embedding llama-server of the session's model, on a free port, for a test to start,
+        stop or kill without touching the shared one (one thread, 512-token context: quick to start)."""
+        return LlamaServerConfig(
+            name=name,
+            model_path=self.embedding_model_path,
+            port=free_port(),
+            context_length=512,
+            embedding=True,
+            pooling="mean",
+            n_threads=1,
+        )
+
     def private_resources(self, tmp: Path) -> AthenaResources:
         """The code location's resources on this stack, writing into a new schema of its database and
         reading a private inbox under `tmp`, so a test sees only its own events."""
@@ -74,6 +90,19 @@ class StackHandle:
             ),
             inbox=InboxResource(inbox_dir=str(tmp / "inbox"), history_start="2026-01-01"),
         )
+
+
+def embed_day(
+    stack: StackHandle, resources: AthenaResources, rows: Iterable[Mapping[str, Any]], day: str, tmp: Path
+) -> dg.ExecuteInProcessResult:
+    """Store `rows` as a new file of `resources`' inbox, then materialise `day`'s events and embeddings."""
+    resources.inbox.store(write_jsonl(tmp / f"events-{day}-{uuid.uuid4().hex[:6]}.jsonl", rows))
+    return dg.materialize(
+        [episodic_events, event_embeddings],
+        resources=resources.as_dict(),
+        instance=stack.instance,
+        partition_key=day,
+    )
 
 
 def run_athena(stack: StackHandle, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:

@@ -75,6 +75,23 @@ class CallStats(dict[str, float | int]):
         self.successful_latency_sum_ms = float(successful_latency_sum_ms)
 
 
+def volume_stats(
+    tokens: int, output_tokens: int, ok_seconds: float, original: int, compressed: int
+) -> dict[str, float | int]:
+    """The token and compression figures of the seed's statistics, from their sums: what a summary of
+    calls and a sum of observations compute the same way."""
+    return {
+        "tokens_processed": tokens,
+        "output_tokens": output_tokens,
+        "tokens_per_second": tokens / ok_seconds if ok_seconds > 0 else 0.0,
+        "output_tokens_per_second": output_tokens / ok_seconds if ok_seconds > 0 else 0.0,
+        "original_tokens": original,
+        "compressed_tokens": compressed,
+        "compression_ratio": original / compressed if compressed else 0.0,
+        "tokens_saved": original - compressed,
+    }
+
+
 def summarize(records: Sequence[CallRecord], kind: CallKind | None = None) -> CallStats:
     """The statistics of `records` (all of one kind); every key is present, zero when nothing applies.
 
@@ -102,14 +119,7 @@ def summarize(records: Sequence[CallRecord], kind: CallKind | None = None) -> Ca
         "min_latency_ms": latencies[0] if latencies else 0.0,
         "max_latency_ms": latencies[-1] if latencies else 0.0,
         "p95_latency_ms": percentile(latencies, 0.95),
-        "tokens_processed": tokens,
-        "output_tokens": output_tokens,
-        "tokens_per_second": tokens / ok_seconds if ok_seconds > 0 else 0.0,
-        "output_tokens_per_second": output_tokens / ok_seconds if ok_seconds > 0 else 0.0,
-        "original_tokens": original,
-        "compressed_tokens": compressed,
-        "compression_ratio": original / compressed if compressed else 0.0,
-        "tokens_saved": original - compressed,
+        **volume_stats(tokens, output_tokens, ok_seconds, original, compressed),
     }
     return CallStats(
         values,

@@ -1,7 +1,8 @@
 """`make demo`: the whole local pipeline on the bundled sample history, printed as it goes.
 
 Brings the stack up, materialises the model files through Dagster, asks each llama-server for one
-answer, ingests the sample history, backfills it through Dagster and shows what recall finds.
+answer, ingests the sample history, backfills it through Dagster, shows what recall finds, and
+consolidates the last days into patterns with their evidence and a compressed Claude prompt.
 """
 
 from datetime import timedelta
@@ -12,7 +13,8 @@ from athena_assets.cli.stack import materialize_models, stack_up
 from athena_assets.defs.resources import AthenaResources
 from resources.settings import Settings
 
-CONSOLIDATED_DAYS = 1
+CONSOLIDATED_DAYS = 3
+SHOWN_PATTERNS = 6
 RECALL_EXAMPLES = (
     ("vector", "the embedding server refused an input that was too long"),
     ("hybrid", "sensor cursor skipped files"),
@@ -41,10 +43,12 @@ def run_demo(settings: Settings) -> int:
         f"== 3. one embedding: {vector.dimension} dimensions, {vector.tokens} tokens, "
         f"first values {[round(value, 4) for value in vector.embedding[:4]]}"
     )
-    reply = resources.reasoning.reason("Name one thing a memory system should remember.", max_tokens=24)
+    # The offline model is a base model: it continues text, so it is asked to complete a known fact.
+    question = "Water boils at a temperature of"
+    reply = resources.reasoning.complete(question, max_tokens=8, temperature=0, stop=["\n", "."])
     _say(
-        f"   one reply ({reply.output_tokens} tokens, {reply.tokens_per_second:.0f} tokens/s): "
-        f"{reply.text.strip()!r}"
+        f"   one completion ({reply.output_tokens} tokens, {reply.tokens_per_second:.0f} tokens/s): "
+        f"{question}{reply.text.rstrip()}"
     )
 
     _say(f"== 4. ingest the sample history ({BUNDLED_FILE.name})")
@@ -77,11 +81,11 @@ def run_demo(settings: Settings) -> int:
     runs = memory_api.backfill(settings, recent, last, ("consolidated_patterns", "compressed_prompts"))
     if not all(run.success for run in runs):
         return 1
-    for pattern in patterns_api.list_patterns(settings)[:5]:
-        _say(
-            f"   [{pattern.kind}] support {pattern.support}, "
-            f"{len(pattern.evidence)} evidence: {pattern.title}"
-        )
+    for pattern in patterns_api.list_patterns(settings, since=recent)[:SHOWN_PATTERNS]:
+        _say(f"   [{pattern.kind}, by {pattern.method}] {pattern.title} (support {pattern.support})")
+        _say(f"      {pattern.description[:150]}")
+        for event in pattern.evidence[:2]:
+            _say(f"      - {event.occurred_at:%Y-%m-%d} {event.content[:110]}")
     prompts, tokens_saved, dollars_saved = resources.prompt_store.totals()
     _say(
         f"   {prompts} prompts, {tokens_saved} tokens saved (${dollars_saved:.5f}); "

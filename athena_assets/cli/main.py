@@ -93,7 +93,7 @@ def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         state = "ok" if run.success else "FAILED"
         print(f"run {run.run_id}: {run.first}..{run.last} {state}", flush=True)
 
-    assets = tuple(dict.fromkeys(args.assets)) if args.assets else memory_api.BACKFILL_ASSETS
+    assets = backfill_assets(args)
     runs = memory_api.backfill(settings, args.start, args.end, assets, progress)
     print(f"{len(runs)} run(s) for {args.start}..{args.end}: {', '.join(assets)}")
     return 0 if all(run.success for run in runs) else 1
@@ -134,7 +134,7 @@ def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for pattern in patterns:
         print(
-            f"{pattern.pattern_id} [{pattern.kind}] support={pattern.support} "
+            f"{pattern.pattern_id} [{pattern.kind}, {pattern.method}] support={pattern.support} "
             f"confidence={pattern.confidence:.2f} "
             f"seen {pattern.first_seen:%Y-%m-%d}..{pattern.last_seen:%Y-%m-%d}"
         )
@@ -146,6 +146,12 @@ def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
     if not patterns:
         print("no patterns yet; run `athena backfill --from ... --to ... --assets consolidated_patterns`")
     return 0
+
+
+def backfill_assets(args: argparse.Namespace) -> tuple[str, ...]:
+    """The assets `athena backfill` materialises: those named (each once, in order), else all of them."""
+    named = [name for group in args.assets or () for name in group]
+    return tuple(dict.fromkeys(named)) or memory_api.BACKFILL_ASSETS
 
 
 def _asset_names(value: str) -> list[str]:

@@ -5,8 +5,6 @@ The small base model writes poor prose, so these tests assert structure, provena
 merging and fault handling, never wording.
 """
 
-import json
-import uuid
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -25,11 +23,10 @@ from athena_assets.defs.consolidation.assets import (
 )
 from athena_assets.defs.consolidation.clustering import evidence_centroid
 from athena_assets.defs.consolidation.prompt import KINDS
-from athena_assets.defs.memory.embeddings import event_embeddings
-from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.models.assets import model_sha256
+from athena_assets.defs.observability.metrics import all_stats
 from athena_assets.defs.resources import AthenaResources
-from athena_assets_tests.helpers import StackHandle
+from athena_assets_tests.helpers import StackHandle, embed_day
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.memory.pattern_schema import NewObservation
 from resources.memory.pattern_store import PatternStore
@@ -65,6 +62,8 @@ SINGLETONS = [
 ]
 # Small answers keep a test to a few seconds a call; the clustering threshold separates the themes.
 FAST = {
+    # One day at a time unless a test asks for a look-back (the default is a week).
+    "lookback_days": 0,
     "similarity_threshold": 0.7,
     "min_cluster_size": 3,
     "max_patterns_per_cluster": 1,
@@ -108,15 +107,7 @@ def _load(
     stack: StackHandle, resources: AthenaResources, tmp_path: Path, day: date, rows: list[dict]
 ) -> None:
     """Store `rows` in the inbox and materialise the day's events and embeddings."""
-    source = tmp_path / f"events-{day.isoformat()}-{uuid.uuid4().hex[:6]}.jsonl"
-    source.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
-    resources.inbox.store(source)
-    dg.materialize(
-        [episodic_events, event_embeddings],
-        resources=resources.as_dict(),
-        instance=stack.instance,
-        partition_key=day.isoformat(),
-    )
+    assert embed_day(stack, resources, rows, day.isoformat(), tmp_path).success
 
 
 def _consolidate(
@@ -172,8 +163,12 @@ def test_patterns_have_provenance_and_a_rerun_leaves_identical_tables(stack, pip
     schema = pipeline.memory.schema_name
     store = PatternStore.beside(pipeline.memory)
 
+    calls_before = all_stats(stack.instance)["reasoning"]["total_calls"]  # type: ignore[index]
     first = _consolidate(stack, pipeline, DAY_ONE)
     meta = _metadata(first)
+    # Every reasoning call of the consolidation is in `athena metrics` (read from the instance).
+    calls_after = all_stats(stack.instance)["reasoning"]["total_calls"]  # type: ignore[index]
+    assert calls_after - calls_before == meta["reasoning_calls"]
     assert (meta["events"], meta["clusters"], meta["events_clustered"]) == (15, 3, 12)
     assert meta["clusters_failed"] == 0 and meta["reasoning_calls"] >= 3
     assert meta["prompt_tokens"] > 0 and meta["output_tokens"] > 0 and meta["tokens_per_s"] > 0
@@ -202,7 +197,8 @@ def test_patterns_have_provenance_and_a_rerun_leaves_identical_tables(stack, pip
         assert pattern.support >= 1 and pattern.first_seen <= pattern.last_seen
         assert {event.occurred_at.date() for event in pattern.evidence} == {DAY_ONE}
         assert set(pattern.to_json()) == {
-            "pattern_id", "title", "description", "kind", "confidence", "support", "evidence_event_ids"
+            "pattern_id", "title", "description", "kind", "confidence", "support", "method",
+            "evidence_event_ids",
         }  # fmt: skip
 
     before = _dump(stack, schema)
@@ -255,20 +251,23 @@ def test_a_theme_on_a_later_day_reinforces_its_pattern_and_lookback_joins_days(
 
 
 @pytest.mark.timeout(600)
-def test_an_answer_cut_off_is_retried_once_then_a_failed_cluster_not_a_failed_run(
+def test_an_answer_cut_off_is_retried_once_then_replaced_by_an_extractive_pattern(
     stack, pipeline, tmp_path
 ) -> None:
     _load(stack, pipeline, tmp_path, DAY_ONE, _events(DAY_ONE, "deploy", "d1") + _singletons(DAY_ONE, "d1"))
     result = _consolidate(stack, pipeline, DAY_ONE, max_tokens=5)
     assert result.success
     meta = _metadata(result)
-    assert (meta["clusters"], meta["clusters_failed"]) == (1, 1)
+    assert (meta["clusters"], meta["clusters_failed"], meta["clusters_answer_rejected"]) == (1, 0, 1)
     assert (meta["reasoning_calls"], meta["reasoning_failed_calls"]) == (2, 2)
-    assert meta["patterns_new"] == 0
-    failed = _checks(result)[FAILED_CLUSTERS_CHECK]
-    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.WARN
-    assert "max_tokens=5" in str(failed.metadata["first_failures"].value)
-    assert PatternStore.beside(pipeline.memory).patterns() == []
+    assert (meta["patterns_new"], meta["patterns_llm"], meta["patterns_extractive"]) == (1, 0, 1)
+    assert _checks(result)[FAILED_CLUSTERS_CHECK].passed
+    [pattern] = PatternStore.beside(pipeline.memory).patterns()
+    assert pattern.method == "extractive"
+    assert set(pattern.evidence_event_ids) == {f"d1-deploy-{i}" for i in range(4)}
+    # Its title is the theme's own words: what the four events share, not what one of them says.
+    assert {"migration", "lock"} <= set(pattern.title.lower().replace(",", " ").split()), pattern.title
+    assert pattern.description in {text.format(f"run {i + 1}") for i, text in enumerate(THEMES["deploy"])}
 
 
 @pytest.mark.timeout(600)

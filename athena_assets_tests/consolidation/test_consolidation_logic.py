@@ -3,6 +3,7 @@ database: which events cluster, what the model is shown, how its answer maps bac
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -87,8 +88,9 @@ def test_an_unusable_answer_is_retried_once_then_reported_and_every_call_is_coun
     assert (stats["total_calls"], stats["failed_calls"]) == (2, 1)
 
     always_bad = ScriptedReasoner(lambda prompt, schema: LlamaCppOutputError("not JSON"))
-    failed, nothing = consolidate_cluster(_cluster(), EVENTS, _prompting(always_bad))
-    assert (failed.calls, failed.failure, nothing) == (2, "not JSON", [])
+    failed, [fallback] = consolidate_cluster(_cluster(), EVENTS, _prompting(always_bad))
+    assert (failed.calls, failed.failure, failed.method) == (2, "not JSON", "extractive")
+    assert fallback.method == "extractive" and set(fallback.evidence_ids) == set(EVENTS)
 
 
 def test_the_same_request_twice_reuses_the_remembered_answer() -> None:
@@ -106,3 +108,43 @@ def test_a_small_prompt_budget_shows_the_most_central_events_first() -> None:
     budget = _prompting(reasoner).frame_cost() + line
     shown = _prompting(reasoner, max_prompt_tokens=budget).shown(_cluster(("a3", "a1", "a2")), EVENTS)
     assert shown == ["a3"], "only the most central event fits"
+
+
+PLACEHOLDERS = [
+    {"title": "Test 3", "description": "Test 3: Test 3"},
+    {"title": "1.1", "description": "pytest fixture timed out waiting for postgres"},
+    {"title": "The first thing I did was", "description": "pytest fixture timed out waiting for postgres"},
+    {"title": "Lasting pattern", "description": "A lasting pattern the events show, with a title and kind."},
+    {"title": "Weekly report formatting", "description": "The user wants shorter weekly reports in bullets."},
+    {
+        "title": "Runner",
+        "description": "pytest fixture timed out again waiting for postgres on the CI runner",
+    },
+]
+
+
+def test_placeholder_answers_never_reach_the_store_an_extractive_pattern_replaces_them() -> None:
+    for placeholder in PLACEHOLDERS:
+        answer = {"patterns": [PATTERN | placeholder | {"evidence": ["E1", "E2", "E3"]}]}
+        reasoner = ScriptedReasoner(lambda prompt, schema, answer=answer: answer)
+        outcome, [draft] = consolidate_cluster(
+            _cluster(), EVENTS, _prompting(reasoner), {"a1": "error", "a2": "error", "a3": "fix"}
+        )
+        assert outcome.calls == 2, f"{placeholder['title']!r} is asked again once"
+        assert draft.method == "extractive", placeholder
+        assert draft.title != placeholder["title"]
+        assert draft.kind == "problem-solution"  # errors with a fix
+        # Grounded by construction: every word of the title stands in the events.
+        words = " ".join(EVENTS.values()).lower()
+        assert all(word.lower() in words for word in re.findall(r"[\w-]+", draft.title)), draft.title
+        assert draft.description == EVENTS["a1"]
+
+
+def test_patterns_of_one_cluster_with_the_same_evidence_are_kept_once() -> None:
+    second = PATTERN | {"title": "Postgres fixture in CI times out", "evidence": ["E1", "E2"]}
+    answer = {"patterns": [PATTERN | {"evidence": ["E2", "E1"]}, second]}
+    outcome, drafts = consolidate_cluster(
+        _cluster(), EVENTS, _prompting(ScriptedReasoner(lambda p, s: answer))
+    )
+    assert [draft.title for draft in drafts] == [PATTERN["title"]]
+    assert (outcome.method, outcome.discarded) == ("llm", 1)

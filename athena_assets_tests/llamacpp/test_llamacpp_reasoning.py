@@ -71,3 +71,14 @@ def test_schema_subset_finds_each_kind_of_problem():
     assert schema_errors(too_many, bounded) == ["$.patterns: 6 items, at most 5 allowed"]
     assert schema_errors(True, {"type": "integer"}) == ["$: expected integer, got bool"]
     assert schema_errors(3.0, {"type": "integer", "maximum": 2}) == ["$: 3.0 is above the maximum 2"]
+
+
+@pytest.mark.timeout(60)
+def test_a_base_model_completes_text_without_a_chat_template(reasoning: LlamaCppReasoningResource):
+    calls = reasoning.metrics.get_stats("reasoning")["total_calls"]
+    result = reasoning.complete(
+        "Water boils at a temperature of", max_tokens=8, temperature=0, stop=["\n", "."]
+    )
+    assert "100" in result.text, result.text
+    assert result.output_tokens > 0 and result.finish_reason in {"stop", "length"}
+    assert reasoning.metrics.get_stats("reasoning")["total_calls"] == calls + 1

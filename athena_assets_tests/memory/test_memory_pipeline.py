@@ -18,7 +18,7 @@ from athena_assets.defs.resources import AthenaResources
 from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.memory.store import MemoryStore
-from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
+from resources.stack.llama_server import start_llama_server, stop_llama_server
 
 DAY_ONE = date(2026, 11, 2)
 DAY_TWO = date(2026, 11, 3)
@@ -199,18 +199,8 @@ def test_the_embedding_server_going_away_fails_the_run_naming_it_and_a_rerun_com
     memory = resources.memory
     rows = [_event(f"g{i}", DAY_ONE, f"event number {i} about retries", i % 24) for i in range(40)]
     inbox.store(write_jsonl(tmp_path / "gone.jsonl", rows))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    run_dir = tmp_path / "run"
-    config = LlamaServerConfig(
-        name=PRIVATE_SERVER,
-        model_path=stack.embedding_model_path,
-        port=port,
-        context_length=512,
-        embedding=True,
-        pooling="mean",
-        n_threads=1,
-    )
+    config = stack.private_embedding_server(PRIVATE_SERVER)
+    url, run_dir = config.url, tmp_path / "run"
     resources = replace(
         resources, embeddings=LlamaCppEmbeddingResource(urls=[url], max_retries=2, retry_budget_s=3.0)
     )

@@ -16,7 +16,7 @@ from athena_assets.definitions import defs
 from athena_assets.defs.observability.sensors import llamacpp_health_sensor
 from athena_assets_tests.helpers import StackHandle
 from resources.llamacpp.probe import LlamaCppProbeResource, parse_prometheus, probe_server
-from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
+from resources.stack.llama_server import free_port, start_llama_server, stop_llama_server
 from resources.stack.local import SERVER_NAMES
 
 PRIVATE_SERVER = "health-embeddings"
@@ -76,18 +76,8 @@ def _observed(result: dg.SensorResult) -> dict[dg.AssetKey, dict[str, object]]:
 
 @pytest.mark.timeout(240)
 def test_a_server_seen_up_then_stopped_then_back(stack: StackHandle, tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    run_dir = tmp_path / "run"
-    config = LlamaServerConfig(
-        name=PRIVATE_SERVER,
-        model_path=stack.embedding_model_path,
-        port=port,
-        context_length=512,
-        embedding=True,
-        pooling="mean",
-        n_threads=1,
-    )
+    config = stack.private_embedding_server(PRIVATE_SERVER)
+    url, run_dir = config.url, tmp_path / "run"
     probe = LlamaCppProbeResource(embedding_urls=[url], reasoning_urls=[stack.reasoning_url])
     start_llama_server(config, run_dir, timeout_s=60)
     try:

@@ -15,11 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from athena_assets.defs.memory.embeddings import event_embeddings
-from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.observability.metrics import all_stats, combine, format_stats, observed_calls
 from athena_assets.defs.observability.observations import stats_observation
-from athena_assets_tests.helpers import StackHandle, run_athena
+from athena_assets_tests.helpers import StackHandle, embed_day, run_athena
 from resources.metrics import (
     CALL_KINDS,
     MAX_LATENCY_SAMPLES,
@@ -163,7 +161,6 @@ def embedded_run(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -
     """One small partition of events and embeddings, into a private schema of the stack's database."""
     tmp = tmp_path_factory.mktemp("metrics-api")
     resources = stack.private_resources(tmp)
-    inbox = resources.inbox
     rows = [
         {
             "id": f"m{i}",
@@ -172,15 +169,7 @@ def embedded_run(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -
         }
         for i in range(5)
     ]
-    source = tmp / "metrics.jsonl"
-    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    inbox.store(source)
-    return dg.materialize(
-        [episodic_events, event_embeddings],
-        resources=resources.as_dict(),
-        instance=stack.instance,
-        partition_key=str(DAY),
-    )
+    return embed_day(stack, resources, rows, str(DAY), tmp)
 
 
 @pytest.mark.timeout(300)

@@ -12,7 +12,6 @@ missing chromium fails these tests rather than skipping them, so a CI run always
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -31,8 +30,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from athena_assets.definitions import defs
 from athena_assets.defs.memory.embeddings import event_embeddings
-from athena_assets.defs.memory.events import episodic_events
-from athena_assets_tests.helpers import REPO, StackHandle
+from athena_assets_tests.helpers import REPO, StackHandle, embed_day
 from resources.stack.llama_server import free_port
 
 DOCS = REPO / "docs"
@@ -67,22 +65,10 @@ def materialised(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -
     """One partition of events and embeddings (a private schema), so the pages have runs and metrics."""
     tmp = tmp_path_factory.mktemp("ui-data")
     resources = stack.private_resources(tmp)
-    inbox = resources.inbox
-    source = tmp / "ui.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps({"id": f"ui{i}", "occurred_at": f"{DAY}T1{i}:00:00Z", "content": f"ui event {i}"})
-            + "\n"
-            for i in range(3)
-        )
-    )
-    inbox.store(source)
-    return dg.materialize(
-        [episodic_events, event_embeddings],
-        resources=resources.as_dict(),
-        instance=stack.instance,
-        partition_key=str(DAY),
-    )
+    rows = [
+        {"id": f"ui{i}", "occurred_at": f"{DAY}T1{i}:00:00Z", "content": f"ui event {i}"} for i in range(3)
+    ]
+    return embed_day(stack, resources, rows, str(DAY), tmp)
 
 
 @pytest.fixture(scope="module")

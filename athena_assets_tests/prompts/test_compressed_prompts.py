@@ -90,6 +90,7 @@ def test_the_prompt_is_compressed_stored_and_written_with_its_savings(stack: Sta
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["tokens_saved"].value == row["tokens_saved"]
     assert str(metadata["preview"].value).strip()
+    assert pipeline.prompt_store.totals() == (1, row["tokens_saved"], pytest.approx(row["dollars_saved"]))
 
     _materialize(stack, pipeline)
     assert _row(pipeline)["original_tokens"] == row["original_tokens"]

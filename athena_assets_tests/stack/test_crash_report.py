@@ -21,7 +21,6 @@ from athena_assets_tests.helpers import StackHandle
 from resources.stack.cpu import describe_vector_extensions
 from resources.stack.crash_report import Crash, llama_server_crash, postgres_crashes
 from resources.stack.llama_server import (
-    LlamaServerConfig,
     free_port,
     read_pid_file,
     start_llama_server,
@@ -78,15 +77,7 @@ def test_a_postgres_backend_killed_by_sigill_is_named_with_its_query(tmp_path: P
 
 @pytest.mark.timeout(120)
 def test_a_llama_server_killed_by_sigill_is_named(stack: StackHandle, tmp_path: Path) -> None:
-    config = LlamaServerConfig(
-        name="doomed",
-        model_path=stack.embedding_model_path,
-        port=free_port(),
-        context_length=512,
-        embedding=True,
-        pooling="mean",
-        n_threads=1,
-    )
+    config = stack.private_embedding_server("doomed")
     before = datetime.now(UTC) - timedelta(seconds=1)
     record = start_llama_server(config, tmp_path, timeout_s=60)
     try:
@@ -105,14 +96,7 @@ def test_a_llama_server_killed_by_sigill_is_named(stack: StackHandle, tmp_path: 
 
 @pytest.mark.timeout(120)
 def test_stopping_a_server_ends_its_shell_and_server(stack: StackHandle, tmp_path: Path) -> None:
-    config = LlamaServerConfig(
-        name="stopped",
-        model_path=stack.embedding_model_path,
-        port=free_port(),
-        context_length=512,
-        embedding=True,
-        n_threads=1,
-    )
+    config = stack.private_embedding_server("stopped")
     record = start_llama_server(config, tmp_path, timeout_s=60)
     group = [psutil.Process(record.pid), *psutil.Process(record.pid).children()]
     assert stop_llama_server("stopped", tmp_path) is True

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import dagster as dg
 import httpx
 import psycopg
 import pytest
 
+from athena_assets.cli.instance import open_instance
+from athena_assets.cli.stack import stack_up
+from athena_assets.defs.models.assets import model_sha256
 from athena_assets_tests.helpers import StackHandle, run_athena
+from resources.settings import Settings
 from resources.stack.llama_server import LlamaServerError, read_pid_file
-from resources.stack.local import SERVER_NAMES
+from resources.stack.local import SERVER_NAMES, LocalStack, private_stack_environment
 
 
 def test_dagster_instance_stores_runs_in_postgres(stack: StackHandle) -> None:
@@ -137,3 +142,21 @@ def test_cli_status_reads_the_same_stack(stack: StackHandle) -> None:
     # Native binaries need AVX2: each part we run shows the CPU's vector extensions beside it.
     assert "avx2" in parts["postgres"]["cpu"]
     assert parts["llamacpp-embeddings"]["cpu"] == parts["postgres"]["cpu"]
+
+
+@pytest.mark.timeout(300)
+def test_stack_up_in_a_new_home_records_the_model_files_the_servers_run(
+    stack: StackHandle, tmp_path: Path
+) -> None:
+    # The model files are there already (shared with the session), but this instance never saw them:
+    # without a materialisation the first backfill could not key its vectors by the model's sha256.
+    environ = private_stack_environment(tmp_path / "home", models_dir=stack.settings.models_dir)
+    settings = Settings.from_env(environ)
+    try:
+        started = stack_up(settings)
+        assert all(part.healthy for part in started.parts), started.parts
+        with open_instance(settings) as instance:
+            for role in ("embedding", "reasoning"):
+                assert model_sha256(instance, role) == stack.stack.models[role].sha256  # type: ignore[index]
+    finally:
+        LocalStack(settings, stack.stack.models).down()

@@ -91,9 +91,39 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "strict": True, "schema": json_schema},
             }
+        return self._generate("/v1/chat/completions", payload, limit, json_schema)
+
+    def complete(
+        self,
+        text: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        *,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> ReasoningResult:
+        """Continue `text` as written, without a chat template: how a base model (one with no chat
+        template of its own, like the offline Gemma 3 270M) is asked what it knows."""
+        if not text.strip():
+            raise LlamaCppInputError("the text to complete is empty")
+        limit = max_tokens or self.max_tokens
+        payload: dict[str, Any] = {
+            "prompt": text,
+            "max_tokens": limit,
+            "temperature": self.temperature if temperature is None else temperature,
+            "stream": False,
+            "stop": list(self.stop if stop is None else stop),
+        }
+        if seed is not None:
+            payload["seed"] = seed
+        return self._generate("/v1/completions", payload, limit, None)
+
+    def _generate(
+        self, path: str, payload: dict[str, Any], limit: int, json_schema: dict[str, Any] | None
+    ) -> ReasoningResult:
         started = time.monotonic()
         try:
-            answer = self.http.post("/v1/chat/completions", payload)
+            answer = self.http.post(path, payload)
             result = _result(answer.body, answer.latency_ms, limit, json_schema)
         except LlamaCppError:
             self.metrics.record("reasoning", (time.monotonic() - started) * 1000, success=False)
@@ -110,10 +140,11 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
 def _result(body: Any, latency_ms: float, limit: int, json_schema: dict[str, Any] | None) -> ReasoningResult:
     try:
         choice = body["choices"][0]
-        text = choice["message"]["content"] or ""
+        # A chat completion answers with a message; a plain completion with text.
+        text = (choice["message"]["content"] if "message" in choice else choice["text"]) or ""
     except (KeyError, IndexError, TypeError):
         raise LlamaCppResponseError(
-            "/v1/chat/completions answered without choices[0].message.content"
+            "the server answered without choices[0].message.content or .text"
         ) from None
     finish_reason = str(choice.get("finish_reason") or "")
     usage = body.get("usage") or {}

@@ -34,6 +34,7 @@ class EventVector:
     occurred_at: datetime
     content: str
     vector: np.ndarray
+    event_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class NewObservation:
     model_sha256: str
     prompt_version: str
     cluster_size: int
+    # "llm": the reasoning model's answer passed the gate; "extractive": built from the events themselves.
+    method: str = "llm"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class PatternRecord:
     support: int
     first_seen: datetime
     last_seen: datetime
+    method: str = "llm"
     descriptions: list[dict[str, Any]] = field(default_factory=list)
     evidence: tuple[EvidenceEvent, ...] = ()
 
@@ -107,6 +111,7 @@ class PatternRecord:
             "kind": self.kind,
             "confidence": self.confidence,
             "support": self.support,
+            "method": self.method,
             "evidence_event_ids": self.evidence_event_ids,
         }
 
@@ -169,6 +174,13 @@ def schema_statements(schema: str) -> list[sql.Composable]:
         sql.SQL("CREATE INDEX IF NOT EXISTS pattern_observations_pattern_idx ON {} (pattern_id)").format(
             observations
         ),
+        # Added with the gate (tables made before it hold model answers only, hence the default).
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS method text NOT NULL DEFAULT 'llm'").format(
+            patterns
+        ),
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS method text NOT NULL DEFAULT 'llm'").format(
+            observations
+        ),
         sql.SQL(
             """CREATE TABLE IF NOT EXISTS {} (
                 day date NOT NULL,
@@ -199,7 +211,7 @@ def schema_statements(schema: str) -> list[sql.Composable]:
     ]
 
 
-EVENT_VECTORS = """SELECT e.id, e.day, e.occurred_at, e.content, x.embedding AS vector
+EVENT_VECTORS = """SELECT e.id, e.day, e.occurred_at, e.content, x.embedding AS vector, e.event_type
     FROM {events} AS e JOIN {emb} AS x
       ON x.event_id = e.id AND x.model_sha256 = %s AND x.content_sha256 = e.content_sha256
     WHERE e.day BETWEEN %s AND %s ORDER BY e.occurred_at, e.id"""
@@ -208,6 +220,7 @@ EVENT_VECTORS = """SELECT e.id, e.day, e.occurred_at, e.content, x.embedding AS 
 # confidence are bit-for-bit what they were (a re-run must leave identical rows, not merely close ones).
 RECOMPUTE_PATTERNS = """UPDATE {patterns} AS p SET
         title = s.title, description = s.description, kind = s.kind, confidence = s.confidence,
+        method = s.method,
         support = s.support, descriptions = s.descriptions, model_sha256 = s.model_sha256,
         dimension = s.dimension, embedding = s.embedding, evidence_centroid = s.evidence_centroid,
         first_seen = t.first_seen, last_seen = t.last_seen
@@ -216,6 +229,7 @@ RECOMPUTE_PATTERNS = """UPDATE {patterns} AS p SET
                (array_agg(o.title ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS title,
                (array_agg(o.description ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS description,
                (array_agg(o.kind ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS kind,
+               (array_agg(o.method ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS method,
                (array_agg(o.model_sha256 ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS model_sha256,
                (array_agg(o.dimension ORDER BY o.day, o.cluster_key, o.pattern_index))[1] AS dimension,
                avg(o.confidence ORDER BY o.day, o.cluster_key, o.pattern_index) AS confidence,
@@ -223,7 +237,7 @@ RECOMPUTE_PATTERNS = """UPDATE {patterns} AS p SET
                avg(o.evidence_centroid ORDER BY o.day, o.cluster_key, o.pattern_index) AS evidence_centroid,
                count(DISTINCT (o.day, o.cluster_key))::int AS support,
                jsonb_agg(jsonb_build_object('day', o.day, 'title', o.title, 'description', o.description,
-                                            'prompt_version', o.prompt_version)
+                                            'prompt_version', o.prompt_version, 'method', o.method)
                          ORDER BY o.day, o.cluster_key, o.pattern_index) AS descriptions
         FROM {observations} AS o WHERE o.pattern_id = ANY(%(ids)s) GROUP BY o.pattern_id
     ) AS s
@@ -243,7 +257,7 @@ NEAREST_PATTERN = """SELECT pattern_id FROM {patterns}
     ORDER BY embedding <=> %(v)s, pattern_id LIMIT 1"""
 
 LIST_PATTERNS = """SELECT pattern_id, title, description, kind, confidence, support, first_seen, last_seen,
-        descriptions
+        method, descriptions
     FROM {patterns} WHERE %(since)s::timestamptz IS NULL OR last_seen >= %(since)s
     ORDER BY support DESC, confidence DESC, last_seen DESC, pattern_id"""
 

@@ -44,11 +44,12 @@ from resources.memory.schema import schema_statements as memory_schema_statement
 from resources.memory.store import MemoryStore
 
 _INSERT_PATTERN = """INSERT INTO {} (pattern_id, title, description, kind, confidence, support,
-        model_sha256, dimension, embedding, evidence_centroid)
-    VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, %s)"""
+        model_sha256, dimension, embedding, evidence_centroid, method)
+    VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, %s, %s)"""
 _INSERT_OBSERVATION = """INSERT INTO {} (day, cluster_key, pattern_index, pattern_id, title, description,
-        kind, confidence, model_sha256, dimension, embedding, evidence_centroid, prompt_version, cluster_size)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+        kind, confidence, model_sha256, dimension, embedding, evidence_centroid, prompt_version, cluster_size,
+        method)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 _INSERT_EVIDENCE = """INSERT INTO {} (day, cluster_key, pattern_index, event_id, pattern_id)
     VALUES (%s, %s, %s, %s, %s)"""
 
@@ -207,7 +208,7 @@ class PatternStore(PostgresStore):
         cur.execute(
             sql.SQL(_INSERT_PATTERN).format(sql.Identifier(self.schema_name, PATTERNS)),
             (pattern_id, item.title, item.description, item.kind, item.confidence, item.model_sha256,
-             vector.size, vector, centroid),
+             vector.size, vector, centroid, item.method),
         )  # fmt: skip
         return pattern_id
 
@@ -223,7 +224,7 @@ class PatternStore(PostgresStore):
             sql.SQL(_INSERT_OBSERVATION).format(sql.Identifier(self.schema_name, OBSERVATIONS)),
             (item.day, item.cluster_key, item.pattern_index, pattern_id, item.title, item.description,
              item.kind, item.confidence, item.model_sha256, vector.size, vector, centroid,
-             item.prompt_version, item.cluster_size),
+             item.prompt_version, item.cluster_size, item.method),
         )  # fmt: skip
         cur.executemany(
             sql.SQL(_INSERT_EVIDENCE).format(sql.Identifier(self.schema_name, EVIDENCE)),

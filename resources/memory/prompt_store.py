@@ -134,8 +134,9 @@ class PromptStore(PostgresStore):
         with self._connect(vectors=False) as conn:
             row = conn.execute(
                 sql.SQL(
-                    "SELECT count(*), coalesce(sum(tokens_saved), 0), coalesce(sum(dollars_saved), 0) FROM {}"
+                    "SELECT count(*) AS prompts, coalesce(sum(tokens_saved), 0) AS tokens, "
+                    "coalesce(sum(dollars_saved), 0) AS dollars FROM {}"
                 ).format(self._table())
             ).fetchone()
         assert row is not None
-        return int(row[0]), int(row[1]), float(row[2])
+        return int(row["prompts"]), int(row["tokens"]), float(row["dollars"])

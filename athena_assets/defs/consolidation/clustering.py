@@ -36,13 +36,15 @@ class Cluster:
 
 @dataclass(frozen=True)
 class PatternDraft:
-    """A pattern as the model stated it, its evidence mapped back from labels to event ids."""
+    """A pattern as the model stated it, its evidence mapped back from labels to event ids, or as the
+    extractive fallback built it from the events (`method`)."""
 
     title: str
     description: str
     kind: str
     confidence: float
     evidence_ids: tuple[str, ...]
+    method: str = "llm"
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,18 @@ class ConsolidationConfig(dg.Config):
     )
     min_cluster_size: int = Field(default=3, ge=2, description="Fewest events a cluster needs.")
     lookback_days: int = Field(
-        default=0, ge=0, description="Earlier days whose similar events may join the day's clusters."
+        # A week: a theme that recurs over several days is one cluster, not several too small to count.
+        default=6,
+        ge=0,
+        description="Earlier days whose similar events may join the day's clusters.",
     )
-    max_patterns_per_cluster: int = Field(default=3, ge=1, le=10, description="Patterns asked per cluster.")
+    max_patterns_per_cluster: int = Field(
+        # One: a small model asked for three fills all three slots with the same evidence.
+        default=1,
+        ge=1,
+        le=10,
+        description="Patterns asked per cluster.",
+    )
     max_tokens: int = Field(default=512, ge=1, description="Answer budget of one reasoning call.")
     max_prompt_tokens: int = Field(
         default=3072, ge=64, description="Prompt budget; a larger cluster keeps its most central events."

@@ -14,9 +14,10 @@ trimmed); an unreachable server fails the day before anything is written.
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from athena_assets.defs.consolidation.clustering import (
     neighbours,
 )
 from athena_assets.defs.consolidation.config import ConsolidationConfig
+from athena_assets.defs.consolidation.extractive import extractive_pattern
+from athena_assets.defs.consolidation.gate import gate
 from athena_assets.defs.consolidation.report import ClusterOutcome, DayReport, reasoning_summary
 from resources.llamacpp.http import LlamaCppInputError, LlamaCppOutputError
 from resources.llamacpp.interfaces import Embedder, Reasoner
@@ -93,52 +96,55 @@ class Prompting:
         return [cluster.by_centrality[position] for position in kept]
 
     def ask(
-        self, cluster: Cluster, lines: list[str], labels: list[str]
-    ) -> tuple[object | None, str | None, int, bool]:
-        """(parsed answer, failure reason, calls made, answer reused): one retry after an unusable answer."""
+        self, cluster: Cluster, lines: list[str], labels: list[str], usable: Callable[[Any], str | None]
+    ) -> tuple[Any | None, str | None, int, bool]:
+        """(answer, why none was usable, calls made, an answer was reused): the first answer `usable`
+        accepts (it returns None for a good answer, else the reason), after one retry.
+
+        Every answer is kept under the sha256 of its exact request, usable or not, so a re-run reuses
+        what the model said instead of asking again (llama-server is not bit-reproducible)."""
         config = self.config
         schema = prompt.answer_schema(
             labels, config.max_patterns_per_cluster, config.title_chars, config.description_chars,
             config.constrain_evidence,
         )  # fmt: skip
         text = prompt.build_prompt(lines, config.max_patterns_per_cluster)
-        key = request_sha256(
-            self.reasoning_model,
-            prompt.SYSTEM,
-            text,
-            schema,
-            config.max_tokens,
-            config.temperature,
-            cluster.seed,
-        )
-        if config.reuse_answers:
-            remembered = self.store.remembered_answer(key)
-            if remembered is not None:
-                return remembered, None, 0, True
         attempts = (
             (config.temperature, cluster.seed),
             (config.retry_temperature, (cluster.seed + 1) % 2**32),
         )
-        reason = None
-        for calls, (temperature, seed) in enumerate(attempts, start=1):
-            try:
-                result = self.reasoning.reason(
-                    text, system=prompt.SYSTEM, max_tokens=config.max_tokens, temperature=temperature,
-                    json_schema=schema, seed=seed,
-                )  # fmt: skip
-            except LlamaCppOutputError as err:
-                reason = str(err)
-                continue
-            except LlamaCppInputError as err:
-                # The server's context is smaller than the budget assumed: this cluster cannot be asked.
-                return None, f"prompt refused by the server: {err}", calls, False
-            self.results.append(result)
-            # Kept at once: a run that fails on a later cluster still spares the next run this call.
-            self.store.remember_answer(
-                key, cluster.key, prompt.PROMPT_VERSION, result.parsed, result.output_tokens
+        reason: str | None = None
+        calls, reused = 0, False
+        for temperature, seed in attempts:
+            key = request_sha256(
+                self.reasoning_model, prompt.SYSTEM, text, schema, config.max_tokens, temperature, seed
             )
-            return result.parsed, None, calls, False
-        return None, reason, len(attempts), False
+            answer = self.store.remembered_answer(key) if config.reuse_answers else None
+            if answer is not None:
+                reused = True
+            else:
+                calls += 1
+                try:
+                    result = self.reasoning.reason(
+                        text, system=prompt.SYSTEM, max_tokens=config.max_tokens, temperature=temperature,
+                        json_schema=schema, seed=seed,
+                    )  # fmt: skip
+                except LlamaCppOutputError as err:
+                    reason = str(err)
+                    continue
+                except LlamaCppInputError as err:
+                    # The server's context is smaller than the budget assumed: asking again cannot help.
+                    return None, f"prompt refused by the server: {err}", calls, reused
+                self.results.append(result)
+                answer = result.parsed
+                # Kept at once: a run that fails on a later cluster still spares the next run this call.
+                self.store.remember_answer(
+                    key, cluster.key, prompt.PROMPT_VERSION, answer, result.output_tokens
+                )
+            reason = usable(answer)
+            if reason is None:
+                return answer, None, calls, reused
+        return None, reason, calls, reused
 
 
 def request_sha256(
@@ -164,10 +170,15 @@ def request_sha256(
 
 
 def consolidate_cluster(
-    cluster: Cluster, content: dict[str, str], prompting: Prompting
+    cluster: Cluster,
+    content: Mapping[str, str],
+    prompting: Prompting,
+    event_types: Mapping[str, str | None] | None = None,
 ) -> tuple[ClusterOutcome, list[PatternDraft]]:
-    """Ask the model about one cluster (the events of `content` that fit the prompt) and map its answer
-    back to event ids; the outcome says what was shown, asked, kept and dropped."""
+    """The patterns of one cluster: the model's, where an answer passes the gate (`gate.py`), else one
+    extractive pattern built from the events (`extractive.py`). `content` holds the texts of the whole
+    window (the rarer a phrase there, the more it names the cluster); the outcome says what was shown,
+    asked, kept and rejected."""
     kept = set(prompting.shown(cluster, content))
     shown_ids = [event_id for event_id in cluster.member_ids if event_id in kept]
     trimmed = len(cluster.member_ids) - len(shown_ids)
@@ -176,19 +187,35 @@ def consolidate_cluster(
         failure = "not one event fits max_prompt_tokens"
         return ClusterOutcome(cluster.key, members, 0, trimmed, 0, 0, 0, 0, failure), []
     labels = [prompt.event_label(position) for position in range(len(shown_ids))]
+    label_ids = dict(zip(labels, shown_ids, strict=True))
     lines = [
         prompt.event_line(label, content[event_id], prompting.config.max_event_chars)
-        for label, event_id in zip(labels, shown_ids, strict=True)
+        for label, event_id in label_ids.items()
     ]
-    parsed, failure, calls, reused = prompting.ask(cluster, lines, labels)
-    if failure is not None:
-        return ClusterOutcome(cluster.key, members, len(shown_ids), trimmed, calls, 0, 0, 0, failure), []
-    mapped = map_answer(parsed, dict(zip(labels, shown_ids, strict=True)))
+
+    def usable(answer: Any) -> str | None:
+        accepted, reasons = gate(map_answer(answer, label_ids).drafts, content)
+        return None if accepted else "; ".join(reasons) or "the answer held no pattern with evidence"
+
+    answer, failure, calls, reused = prompting.ask(cluster, lines, labels, usable)
+    if answer is not None:
+        mapped = map_answer(answer, label_ids)
+        drafts, rejected = gate(mapped.drafts, content)
+        discarded, dropped = mapped.discarded + len(rejected), mapped.evidence_dropped
+    else:
+        config = prompting.config
+        drafts = [
+            extractive_pattern(
+                shown_ids, cluster.by_centrality, content, event_types or {}, config.title_chars,
+                config.description_chars,
+            )
+        ]  # fmt: skip
+        discarded = dropped = 0
     outcome = ClusterOutcome(
-        cluster.key, members, len(shown_ids), trimmed, calls, len(mapped.drafts), mapped.discarded,
-        mapped.evidence_dropped, reused=reused,
+        cluster.key, members, len(shown_ids), trimmed, calls, len(drafts), discarded, dropped,
+        failure=failure, reused=reused, method=drafts[0].method,
     )  # fmt: skip
-    return outcome, list(mapped.drafts)
+    return outcome, drafts
 
 
 def _clusters(day: date, events: list[EventVector], config: ConsolidationConfig) -> tuple[list[Cluster], int]:
@@ -240,11 +267,12 @@ def consolidate_day(
     clients.reasoning.use_metrics(collector)
     prompting = Prompting(config, clients.reasoning, clients.patterns, reasoning_model)
     content = {event.id: event.content for event in events}
+    event_types = {event.id: event.event_type for event in events}
     outcomes: list[ClusterOutcome] = []
     observations: list[tuple[ClusterOutcome, int, PatternDraft]] = []
     try:
         for cluster in clusters:
-            outcome, drafts = consolidate_cluster(cluster, content, prompting)
+            outcome, drafts = consolidate_cluster(cluster, content, prompting, event_types)
             outcomes.append(outcome)
             observations += [(outcome, index, draft) for index, draft in enumerate(drafts)]
             say(outcome.describe(day))
@@ -271,6 +299,7 @@ def consolidate_day(
             model_sha256=model_sha256,
             prompt_version=prompt.PROMPT_VERSION,
             cluster_size=outcome.members,
+            method=draft.method,
         )
         for (outcome, index, draft), vector in zip(observations, vectors, strict=True)
     ]
@@ -284,6 +313,7 @@ def consolidate_day(
         outcomes=tuple(outcomes),
         written=written,
         reasoning=reasoning_summary(collector, prompting.results),
+        call_stats=collector.get_stats("reasoning"),
         seconds={
             "clustering": clustered - started,
             "reasoning": reasoned - clustered,

@@ -11,9 +11,18 @@ Bump `PROMPT_VERSION` whenever the wording, the schema or the label scheme chang
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
 
-KINDS: tuple[str, ...] = ("procedure", "fact", "preference", "problem-solution", "habit", "other")
+KINDS: tuple[str, ...] = (
+    "procedure",
+    "fact",
+    "preference",
+    "problem-solution",
+    "pitfall",
+    "decision",
+    "habit",
+    "other",
+)
 
 # Words, not numbers: a 270M model asked for a number in [0, 1] answers 2; an enum cannot go wrong.
 CONFIDENCE_LEVELS: Mapping[str, float] = {"low": 0.3, "medium": 0.6, "high": 0.9}

@@ -11,9 +11,10 @@ from datetime import date
 import dagster as dg
 
 from athena_assets.defs.consolidation.prompt import PROMPT_VERSION
+from athena_assets.defs.observability.observations import stats_observation
 from resources.llamacpp.reasoning import ReasoningResult
 from resources.memory.pattern_schema import DayWrite
-from resources.metrics import MetricsCollector
+from resources.metrics import CallStats, MetricsCollector
 from resources.numeric import percentile
 
 
@@ -31,10 +32,17 @@ class ClusterOutcome:
     evidence_dropped: int
     failure: str | None = None
     reused: bool = False
+    # Whose patterns were kept: "llm" (an answer passed the gate) or "extractive" (built from the events).
+    method: str = "llm"
 
     def describe(self, day: date) -> str:
         """One run-log line."""
         head = f"{day} cluster {self.cluster_key[:12]}: {self.members} events, {self.shown} shown"
+        if self.failure is not None and self.patterns:
+            return (
+                f"{head}; model answer unusable after {self.calls} call(s) ({self.failure}); "
+                f"{self.patterns} extractive pattern(s) instead"
+            )
         if self.failure is not None:
             return f"{head}; FAILED after {self.calls} call(s): {self.failure}"
         source = "remembered answer" if self.reused else f"{self.calls} call(s)"
@@ -110,11 +118,14 @@ class DayReport:
     written: DayWrite
     reasoning: ReasoningSummary
     seconds: Mapping[str, float]
+    # The day's reasoning calls as the metrics collector summarises them (what `athena metrics` adds up).
+    call_stats: CallStats | None = None
 
     @property
     def failures(self) -> list[ClusterOutcome]:
-        """The clusters whose answer stayed unusable after the retry."""
-        return [outcome for outcome in self.outcomes if outcome.failure is not None]
+        """The clusters left without any pattern (not one event fit the prompt); a cluster whose model
+        answer stayed unusable gets an extractive pattern instead and is not among them."""
+        return [outcome for outcome in self.outcomes if outcome.failure is not None and not outcome.patterns]
 
     def counts(self) -> dict[str, int]:
         """The day's counters (what the metadata and the observation report)."""
@@ -128,7 +139,10 @@ class DayReport:
             "clusters_trimmed": sum(outcome.trimmed > 0 for outcome in outcomes),
             "events_trimmed": sum(outcome.trimmed for outcome in outcomes),
             "clusters_failed": len(self.failures),
+            "clusters_answer_rejected": sum(o.failure is not None and o.patterns > 0 for o in outcomes),
             "answers_reused": sum(outcome.reused for outcome in outcomes),
+            "patterns_llm": sum(o.patterns for o in outcomes if o.method == "llm"),
+            "patterns_extractive": sum(o.patterns for o in outcomes if o.method == "extractive"),
             "patterns_new": self.written.new,
             "patterns_reinforced": self.written.reinforced,
             "patterns_discarded": sum(outcome.discarded for outcome in outcomes),
@@ -159,8 +173,11 @@ def _metadata(
 
 
 def day_observation(asset_key: dg.AssetKey, report: DayReport) -> dg.AssetObservation:
-    """The observation of one day's partition: its counters, reasoning metrics and phase timings."""
+    """The observation of one day's partition: its counters, reasoning metrics and phase timings, and
+    the call statistics `athena metrics` adds up across runs."""
     metadata = _metadata(report.counts(), report.reasoning, report.seconds)
+    if report.call_stats is not None:
+        metadata |= stats_observation(asset_key, report.call_stats).metadata
     return dg.AssetObservation(asset_key=asset_key, partition=report.day.isoformat(), metadata=metadata)
 
 

@@ -26,6 +26,7 @@ from resources.metrics import (
     LATENCY_SUM_KEY,
     SUCCESSFUL_LATENCY_SUM_KEY,
     CallKind,
+    volume_stats,
 )
 from resources.numeric import nearest_rank
 
@@ -116,14 +117,7 @@ def combine(calls: Sequence[ObservedCalls]) -> dict[str, float | int]:
         "min_latency_ms": min((call.min_latency_ms for call in measured), default=0.0),
         "max_latency_ms": max((call.max_latency_ms for call in measured), default=0.0),
         "p95_latency_ms": _p95(calls, total),
-        "tokens_processed": tokens,
-        "output_tokens": output_tokens,
-        "tokens_per_second": tokens / ok_seconds if ok_seconds > 0 else 0.0,
-        "output_tokens_per_second": output_tokens / ok_seconds if ok_seconds > 0 else 0.0,
-        "original_tokens": original,
-        "compressed_tokens": compressed,
-        "compression_ratio": original / compressed if compressed else 0.0,
-        "tokens_saved": original - compressed,
+        **volume_stats(tokens, output_tokens, ok_seconds, original, compressed),
     }
 
 

@@ -11,13 +11,19 @@ from datetime import date
 
 from resources.memory.pattern_schema import PatternRecord
 
-TEMPLATE_VERSION = "1"
+TEMPLATE_VERSION = "2"
 
 INSTRUCTION = (
     "You are resuming work with a user. Below is what their assistant has learned so far, consolidated "
     "from its memory: patterns with the events that support them. Use it to avoid repeating past "
     "mistakes, to follow the user's preferences, and to reuse solutions that worked."
 )
+
+# How the pattern was written, so Claude can weigh a summary against a quotation of the events.
+_METHOD = {
+    "llm": "Summarised by the local model.",
+    "extractive": "Key phrases and an event quoted from the evidence.",
+}
 
 # Evidence per pattern: enough to ground the pattern, bounded so one busy pattern cannot crowd out others.
 MAX_EVIDENCE = 5
@@ -28,7 +34,7 @@ def pattern_section(pattern: PatternRecord) -> str:
     lines = [
         f"## {pattern.title}",
         f"Kind: {pattern.kind}. Confidence: {pattern.confidence:.2f}. Seen {pattern.support} time(s), "
-        f"from {pattern.first_seen:%Y-%m-%d} to {pattern.last_seen:%Y-%m-%d}.",
+        f"from {pattern.first_seen:%Y-%m-%d} to {pattern.last_seen:%Y-%m-%d}. {_METHOD[pattern.method]}",
         pattern.description,
         "Evidence:",
     ]

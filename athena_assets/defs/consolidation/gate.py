@@ -1,0 +1,93 @@
+"""The gate every model answer passes before it is stored: a pattern must be specific, grounded in the
+events it cites, and distinct from the other patterns of its cluster.
+
+A small base model fills the slots a schema offers: titles such as `Test 3: Test 3`, `1.1` or `The first
+thing I did was`, words copied from the prompt, three patterns with the same evidence. Each rule below
+names one such failure; a rejected pattern is never stored (the cluster is asked again once, then given
+an extractive pattern built from its own events, see `extractive.py`).
+"""
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from athena_assets.defs.consolidation.clustering import PatternDraft
+from athena_assets.defs.consolidation.prompt import KINDS, SYSTEM, build_prompt
+
+_WORD = re.compile(r"[a-z][a-z0-9_\-]{2,}")
+# Numbered or ordinal slot-fillers: "Test 3", "Pattern 2", "1.1", "3. ...", "The third thing I did".
+_PLACEHOLDER = re.compile(
+    r"""^\W*(?:
+        (?:test|pattern|title|example|item|note|event|step|thing|entry|point|e)\s*\d+\b
+      | \d+(?:[.)]\d*)*\s*(?:[.):]|$)
+      | (?:the\s+)?(?:first|second|third|fourth|fifth|next|last|other)\s+(?:thing|pattern|step|one|item)\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_GENERIC = {
+    "pattern",
+    "patterns",
+    "title",
+    "summary",
+    "events",
+    "event",
+    "memory",
+    "other",
+    "none",
+    "unknown",
+}
+# Words of the prompt's frame: a title made only of them describes the task, not the events.
+_PROMPT_WORDS = frozenset(_WORD.findall(f"{SYSTEM} {build_prompt([], 1)} {' '.join(KINDS)}".lower()))
+
+
+def content_words(text: str) -> set[str]:
+    """The words of `text` that carry meaning: lower case, three letters or more, no stop words."""
+    return {word for word in _WORD.findall(text.lower()) if word not in ENGLISH_STOP_WORDS}
+
+
+def _normalised(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def rejection(
+    draft: PatternDraft, evidence_texts: Sequence[str], accepted: Iterable[PatternDraft]
+) -> str | None:
+    """Why `draft` must not be stored, or None when it passes; `evidence_texts` are its evidence events'
+    contents, `accepted` the patterns of the same cluster that passed before it."""
+    title, description = draft.title.strip(), draft.description.strip()
+    title_words, description_words = content_words(title), content_words(description)
+    per_event = [content_words(text) for text in evidence_texts]
+    evidence_words = set().union(*per_event)
+    if _PLACEHOLDER.match(title) or _normalised(title) in _GENERIC:
+        return f"placeholder title {title!r}"
+    if not title_words - _PROMPT_WORDS:
+        return f"title {title!r} only repeats the prompt's words"
+    if not title_words & evidence_words:
+        return f"title {title!r} shares no word with its evidence"
+    # A pattern's title names what its events share, not a detail of one of them.
+    if 2 * sum(bool(title_words & words) for words in per_event) < len(per_event):
+        return f"title {title!r} names fewer than half of its evidence events"
+    if _normalised(description).startswith(_normalised(title)) and len(description_words - title_words) < 2:
+        return f"description {description!r} only repeats the title"
+    if len(description_words & evidence_words) < 2:
+        return f"description {description!r} is not grounded in its evidence"
+    for other in accepted:
+        if set(other.evidence_ids) == set(draft.evidence_ids) or _normalised(other.title) == _normalised(
+            title
+        ):
+            return f"repeats the cluster's pattern {other.title!r}"
+    return None
+
+
+def gate(drafts: Sequence[PatternDraft], content: Mapping[str, str]) -> tuple[list[PatternDraft], list[str]]:
+    """The drafts that pass, in order, and the reasons of those that do not."""
+    accepted: list[PatternDraft] = []
+    reasons: list[str] = []
+    for draft in drafts:
+        reason = rejection(draft, [content[event_id] for event_id in draft.evidence_ids], accepted)
+        if reason is None:
+            accepted.append(draft)
+        else:
+            reasons.append(reason)
+    return accepted, reasons

@@ -1,0 +1,33 @@
+"""Tier (b): the `athena` command line reads what a user types, and says what is wrong before it
+connects to anything."""
+
+import pytest
+
+from athena_assets.cli.main import backfill_assets, build_parser
+from athena_assets.cli.memory_api import BACKFILL_ASSETS
+
+DAYS = ["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        ["--assets", "episodic_events,event_embeddings"],
+        ["--assets", "episodic_events", "event_embeddings"],
+        ["--assets", "episodic_events, event_embeddings,", "episodic_events"],
+    ],
+)
+def test_backfill_assets_are_separated_by_commas_or_spaces(typed: list[str]) -> None:
+    args = build_parser().parse_args(DAYS + typed)
+    assert backfill_assets(args) == ("episodic_events", "event_embeddings")
+
+
+def test_backfill_without_assets_names_all_of_them() -> None:
+    assert backfill_assets(build_parser().parse_args(DAYS)) == BACKFILL_ASSETS
+
+
+def test_an_unknown_asset_is_refused_naming_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*DAYS, "--assets", "episodic_events,embeddings"])
+    error = capsys.readouterr().err
+    assert "unknown asset embeddings" in error and "event_embeddings" in error

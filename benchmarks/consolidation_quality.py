@@ -1,0 +1,231 @@
+"""Consolidation measured against ground truth: do the stored patterns name the themes a history really
+has, with evidence from one theme each, in words of their own events?
+
+    .venv/bin/python benchmarks/consolidation_quality.py                      # both histories
+    .venv/bin/python benchmarks/consolidation_quality.py --history sample     # the bundled sample only
+
+Histories: the bundled sample (21 days, 304 events, 7 themes in `metadata.topic`) and a generated one
+(30 days, 8 themes of 24 events each in varied words, plus 40 one-off events), neither seen by the
+prompts. The theme labels stay in this script: events reach the pipeline with their content, type and
+time only. Every day is consolidated, oldest first, by the same `consolidate_day` the asset runs, with
+the default `ConsolidationConfig`, on a private stack (embedded PostgreSQL, both llama-servers).
+
+Reported per pattern method (`llm`: the model's answer passed the gate; `extractive`: built from the
+events) and in total: themes covered by a pattern whose evidence is at least 80% one theme; mean
+evidence purity; placeholder titles (numbered, generic, or sharing no word with their evidence);
+patterns of one cluster with the same evidence; patterns made mostly of one-off events; reasoning
+calls; wall time.
+"""
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from consolidation import SUBJECTS, private_stack
+
+from athena_assets.cli.sample_history import BUNDLED_FILE
+from athena_assets.defs.consolidation.config import ConsolidationConfig
+from athena_assets.defs.consolidation.consolidate import Clients, consolidate_day
+from athena_assets.defs.memory.embeddings import embed_events
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.llamacpp.reasoning import LlamaCppReasoningResource
+from resources.memory.event_files import Event
+from resources.memory.pattern_schema import PatternRecord
+from resources.memory.pattern_store import PatternStore
+from resources.memory.store import MemoryStore
+from resources.metrics import MetricsCollector
+
+MODEL_SHA256 = "quality-benchmark"
+ONE_OFF = "one-off"
+GENERATED_START = date(2026, 9, 1)
+GENERATED_DAYS = 30
+GENERATED_THEMES = 8
+EVENTS_PER_THEME = 24
+ONE_OFF_EVENTS = 40
+ONE_OFF_SUBJECTS = (
+    "renewed the passport", "watered the balcony plants", "read an article about tides",
+    "fixed a squeaky door hinge", "bought new running shoes", "watched a documentary on owls",
+    "cleaned the mechanical keyboard", "called the bank about a card", "repotted the basil",
+    "returned a library book", "tuned the guitar", "sorted old photographs",
+)  # fmt: skip
+_PLACEHOLDER = re.compile(
+    r"^\W*(?:(?:test|pattern|title|item|e)\s*\d+\b|\d+(?:[.)]\d*)*\W*$|the \w+ thing\b)", re.I
+)
+_WORD = re.compile(r"[a-z][a-z0-9_\-]{2,}")
+
+
+@dataclass(frozen=True)
+class History:
+    """Events to consolidate and, kept apart from them, the theme of each event id."""
+
+    name: str
+    events: list[Event]
+    themes: dict[str, str]
+
+    @property
+    def days(self) -> list[date]:
+        """The days the history covers, oldest first."""
+        return sorted({event.day for event in self.events})
+
+
+def _event(event_id: str, at: datetime, content: str, event_type: str) -> Event:
+    return Event(
+        id=event_id,
+        occurred_at=at,
+        content=content,
+        event_type=event_type,
+        source="benchmark",
+        session_id=None,
+        metadata={},
+        content_sha256=hashlib.sha256(content.encode()).hexdigest(),
+        source_file="benchmark",
+        source_line=1,
+    )
+
+
+def sample_history() -> History:
+    """The bundled sample, its `metadata.topic` taken out of the events."""
+    events, themes = [], {}
+    for line in BUNDLED_FILE.read_text().splitlines():
+        row = json.loads(line)
+        at = datetime.fromisoformat(row["occurred_at"].replace("Z", "+00:00"))
+        events.append(_event(row["id"], at, row["content"], row.get("event_type") or "note"))
+        themes[row["id"]] = row["metadata"]["topic"]
+    return History("sample", events, themes)
+
+
+def generated_history(seed: int = 2026) -> History:
+    """Eight themes of 24 events in varied words over 30 days, and 40 one-offs, deterministically."""
+    rng = random.Random(seed)
+    details = ("", " again", " this morning", " after the standup", " before lunch", " in the evening")
+    events, themes = [], {}
+    start = datetime.combine(GENERATED_START, datetime.min.time(), tzinfo=UTC)
+    subjects = list(SUBJECTS.items())[:GENERATED_THEMES]
+    stream = [(theme, phrasing) for theme, phrasings in subjects for phrasing in phrasings * 6]
+    stream += [(ONE_OFF, rng.choice(ONE_OFF_SUBJECTS)) for _ in range(ONE_OFF_EVENTS)]
+    rng.shuffle(stream)
+    for index, (theme, text) in enumerate(stream):
+        at = start + timedelta(seconds=rng.randrange(GENERATED_DAYS * 86_400))
+        event_id = f"gen-{index:04d}"
+        events.append(_event(event_id, at, f"user {text}{rng.choice(details)}", "note"))
+        themes[event_id] = f"{ONE_OFF}-{index}" if theme == ONE_OFF else theme
+    return History("generated", sorted(events, key=lambda event: event.occurred_at), themes)
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def score(patterns: list[PatternRecord], history: History) -> dict[str, float]:
+    """The quality figures of `patterns` against the history's themes."""
+    recurring = {theme for theme in history.themes.values() if not theme.startswith(ONE_OFF)}
+    covered, purities, placeholders, one_offs = set(), [], 0, 0
+    for pattern in patterns:
+        labels = Counter(history.themes[event_id] for event_id in pattern.evidence_event_ids)
+        theme, count = labels.most_common(1)[0]
+        purity = count / sum(labels.values())
+        purities.append(purity)
+        if purity >= 0.8 and theme in recurring:
+            covered.add(theme)
+        if sum(n for label, n in labels.items() if label.startswith(ONE_OFF)) * 2 > sum(labels.values()):
+            one_offs += 1
+        evidence_words = set().union(*(_words(event.content) for event in pattern.evidence))
+        if _PLACEHOLDER.match(pattern.title) or not _words(pattern.title) & evidence_words:
+            placeholders += 1
+    return {
+        "patterns": len(patterns),
+        "themes": len(recurring),
+        "covered": len(covered),
+        "purity": sum(purities) / len(purities) if purities else 0.0,
+        "placeholders": placeholders,
+        "one_off_patterns": one_offs,
+    }
+
+
+def same_evidence_duplicates(store: PatternStore) -> int:
+    """Observations of one cluster and day that cite exactly the same evidence as another."""
+    query = store._sql(
+        "SELECT day, cluster_key, pattern_index, array_agg(event_id ORDER BY event_id) AS ids "
+        "FROM {evidence} GROUP BY day, cluster_key, pattern_index"
+    )
+    with store._connect() as conn:
+        rows = conn.execute(query).fetchall()
+    seen = Counter((row["day"], row["cluster_key"], tuple(row["ids"])) for row in rows)
+    return sum(count - 1 for count in seen.values())
+
+
+def run(history: History, urls: tuple[str, str, str]) -> list[tuple[str, dict[str, float]]]:
+    """Load, embed and consolidate `history` day by day into a new schema; the figures per method."""
+    database_url, embeddings_url, reasoning_url = urls
+    memory = MemoryStore(database_url=database_url, schema_name=f"quality_{uuid.uuid4().hex[:8]}")
+    store = PatternStore.beside(memory)
+    embeddings = LlamaCppEmbeddingResource(urls=[embeddings_url]).use_metrics(MetricsCollector())
+    reasoning = LlamaCppReasoningResource(urls=[reasoning_url], timeout_s=600).use_metrics(MetricsCollector())
+    with embeddings, reasoning:
+        memory.upsert_events(history.events)
+        days = history.days
+        embed_events(memory.events_for_days(days[0], days[-1]), embeddings, memory, MODEL_SHA256)
+        clients = Clients(reasoning, embeddings, memory, store)
+        started = time.perf_counter()
+        calls = 0
+        for day in days:
+            report = consolidate_day(day, ConsolidationConfig(), clients, MODEL_SHA256, "quality-benchmark")
+            calls += report.reasoning.calls
+        seconds = time.perf_counter() - started
+    patterns = store.patterns()
+    rows = [
+        (method, score([p for p in patterns if p.method == method], history))
+        for method in ("llm", "extractive")
+    ]
+    total = score(patterns, history) | {
+        "duplicates": same_evidence_duplicates(store),
+        "calls": calls,
+        "seconds": seconds,
+    }
+    return [*rows, ("all", total)]
+
+
+def main() -> None:
+    """Parse the arguments, start a private stack, score each history, print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--history", choices=["sample", "generated", "both"], default="both")
+    parser.add_argument("--models-dir", type=Path, help="reuse model files from here (default: a temp dir)")
+    args = parser.parse_args()
+    histories = {"sample": [sample_history()], "generated": [generated_history()]}
+    chosen = (
+        histories["sample"] + histories["generated"] if args.history == "both" else histories[args.history]
+    )
+    header = (
+        f"{'history':10} {'method':10} {'patterns':>8} {'covered':>9} {'purity':>6} {'placeholder':>11} "
+        f"{'one-off':>7} {'dup':>4} {'calls':>5} {'seconds':>7}"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="athena-quality-") as home,
+        private_stack(Path(home), args.models_dir) as urls,
+    ):
+        print(header)
+        for history in chosen:
+            for method, figures in run(history, urls):
+                print(
+                    f"{history.name:10} {method:10} {figures['patterns']:8.0f} "
+                    f"{figures['covered']:4.0f} / {figures['themes']:<2.0f} {figures['purity']:6.2f} "
+                    f"{figures['placeholders']:11.0f} {figures['one_off_patterns']:7.0f} "
+                    f"{figures.get('duplicates', 0):4.0f} {figures.get('calls', 0):5.0f} "
+                    f"{figures.get('seconds', 0):7.0f}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
