@@ -29,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from consolidation import SUBJECTS, private_stack
 
@@ -125,7 +126,7 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
-def score(patterns: list[PatternRecord], history: History) -> dict[str, float]:
+def score(patterns: list[PatternRecord], history: History) -> dict[str, Any]:
     """The quality figures of `patterns` against the history's themes."""
     recurring = {theme for theme in history.themes.values() if not theme.startswith(ONE_OFF)}
     covered, purities, placeholders, one_offs = set(), [], 0, 0
@@ -141,7 +142,9 @@ def score(patterns: list[PatternRecord], history: History) -> dict[str, float]:
         evidence_words = set().union(*(_words(event.content) for event in pattern.evidence))
         if _PLACEHOLDER.match(pattern.title) or not _words(pattern.title) & evidence_words:
             placeholders += 1
+    missed = ", ".join(sorted(recurring - covered)) or "-"
     return {
+        "missed": missed,
         "patterns": len(patterns),
         "themes": len(recurring),
         "covered": len(covered),
@@ -163,7 +166,7 @@ def same_evidence_duplicates(store: PatternStore) -> int:
     return sum(count - 1 for count in seen.values())
 
 
-def run(history: History, urls: tuple[str, str, str]) -> list[tuple[str, dict[str, float]]]:
+def run(history: History, urls: tuple[str, str, str]) -> list[tuple[str, dict[str, Any]]]:
     """Load, embed and consolidate `history` day by day into a new schema; the figures per method."""
     database_url, embeddings_url, reasoning_url = urls
     memory = MemoryStore(database_url=database_url, schema_name=f"quality_{uuid.uuid4().hex[:8]}")
@@ -222,7 +225,7 @@ def main() -> None:
                     f"{figures['covered']:4.0f} / {figures['themes']:<2.0f} {figures['purity']:6.2f} "
                     f"{figures['placeholders']:11.0f} {figures['one_off_patterns']:7.0f} "
                     f"{figures.get('duplicates', 0):4.0f} {figures.get('calls', 0):5.0f} "
-                    f"{figures.get('seconds', 0):7.0f}",
+                    f"{figures.get('seconds', 0):7.0f}  missed: {figures['missed']}",
                     flush=True,
                 )
 

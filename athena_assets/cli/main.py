@@ -149,9 +149,10 @@ def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def backfill_assets(args: argparse.Namespace) -> tuple[str, ...]:
-    """The assets `athena backfill` materialises: those named (each once, in order), else all of them."""
+    """The assets `athena backfill` materialises: those named (each once, in order), else the events and
+    their embeddings (the reasoning model runs only when asked for)."""
     named = [name for group in args.assets or () for name in group]
-    return tuple(dict.fromkeys(named)) or memory_api.BACKFILL_ASSETS
+    return tuple(dict.fromkeys(named)) or memory_api.DEFAULT_BACKFILL
 
 
 def _asset_names(value: str) -> list[str]:
@@ -206,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         type=_asset_names,
         metavar="ASSET",
-        help="assets to materialise, separated by spaces or commas (default: all of them)",
+        help="assets to materialise, separated by spaces or commas (default: the events and embeddings)",
     )
     backfill.set_defaults(handler=_cmd_backfill)
 

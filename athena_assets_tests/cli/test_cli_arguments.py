@@ -4,7 +4,6 @@ connects to anything."""
 import pytest
 
 from athena_assets.cli.main import backfill_assets, build_parser
-from athena_assets.cli.memory_api import BACKFILL_ASSETS
 
 DAYS = ["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]
 
@@ -22,8 +21,8 @@ def test_backfill_assets_are_separated_by_commas_or_spaces(typed: list[str]) -> 
     assert backfill_assets(args) == ("episodic_events", "event_embeddings")
 
 
-def test_backfill_without_assets_names_all_of_them() -> None:
-    assert backfill_assets(build_parser().parse_args(DAYS)) == BACKFILL_ASSETS
+def test_backfill_without_assets_loads_and_embeds_events_only() -> None:
+    assert backfill_assets(build_parser().parse_args(DAYS)) == ("episodic_events", "event_embeddings")
 
 
 def test_an_unknown_asset_is_refused_naming_the_choices(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from athena_assets.defs.consolidation.clustering import (
     map_answer,
     neighbours,
 )
-from athena_assets.defs.consolidation.consolidate import request_sha256
+from athena_assets.defs.consolidation.prompting import request_sha256
 from athena_assets.defs.consolidation.report import (
     EMPTY_SUMMARY,
     ClusterOutcome,

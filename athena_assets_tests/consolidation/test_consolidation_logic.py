@@ -10,7 +10,8 @@ import numpy as np
 
 from athena_assets.defs.consolidation.clustering import Cluster, cluster_events, cluster_key
 from athena_assets.defs.consolidation.config import ConsolidationConfig
-from athena_assets.defs.consolidation.consolidate import Prompting, consolidate_cluster
+from athena_assets.defs.consolidation.consolidate import consolidate_cluster
+from athena_assets.defs.consolidation.prompting import Prompting
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.standins import HashingEmbedder, ScriptedReasoner
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +16,7 @@ from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppAuthError, LlamaCppUnavailableError
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.metrics import MetricsCollector
-from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
+from resources.stack.llama_server import free_port, start_llama_server, stop_llama_server
 
 API_KEY = "test-key-5f2c9a"
 AUTH_SERVER = "llamacpp-auth-test"
@@ -35,17 +35,7 @@ def auth_server(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) ->
     key_file = run_dir / "api.key"
     key_file.write_text(API_KEY + "\n")
     key_file.chmod(0o600)
-    config = LlamaServerConfig(
-        name=AUTH_SERVER,
-        model_path=stack.embedding_model_path,
-        port=free_port(),
-        context_length=512,
-        embedding=True,
-        pooling="mean",
-        n_threads=1,
-        parallel=1,
-        api_key_file=key_file,
-    )
+    config = replace(stack.private_embedding_server(AUTH_SERVER), api_key_file=key_file)
     try:
         server = start_llama_server(config, run_dir, timeout_s=120, api_key=API_KEY)
         yield AuthServer(url=server.url, key=API_KEY)

@@ -1,0 +1,137 @@
+"""Asking the reasoning model about one cluster: which events fit the prompt budget, the identity of each
+request, one retry after an unusable answer, and the reuse of remembered answers.
+
+Generation is as deterministic as the server allows (temperature 0 and a seed derived from the cluster's
+members); since llama-server still varies when its prompt cache is reused, every answer is remembered
+under the sha256 of its exact request, and a re-run reuses it instead of asking again.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from athena_assets.defs.consolidation import prompt
+from athena_assets.defs.consolidation.clustering import Cluster
+from athena_assets.defs.consolidation.config import ConsolidationConfig
+from resources.llamacpp.http import LlamaCppInputError, LlamaCppOutputError
+from resources.llamacpp.interfaces import Reasoner
+from resources.llamacpp.reasoning import ReasoningResult
+from resources.memory.pattern_store import PatternStore
+from resources.numeric import within_budget
+
+# The chat template wraps the messages in a few turn markers the /tokenize count of the text leaves out.
+TEMPLATE_MARGIN_TOKENS = 32
+_PLACEHOLDER_LABEL = "E999"
+
+
+@dataclass
+class Prompting:
+    """One day's prompting: the frame's token count (asked for once, when first needed) and the
+    successful results (their server-side speeds). Mutable on purpose: it accumulates over the day."""
+
+    config: ConsolidationConfig
+    reasoning: Reasoner
+    store: PatternStore
+    reasoning_model: str
+    frame_tokens: int | None = None
+    results: list[ReasoningResult] = field(default_factory=list)
+
+    def frame(self) -> str:
+        """The system message and the prompt without any event: what every prompt of the day pays."""
+        return prompt.SYSTEM + "\n" + prompt.build_prompt([], self.config.max_patterns_per_cluster)
+
+    def frame_cost(self) -> int:
+        """Tokens of the frame, the chat template's markers included."""
+        if self.frame_tokens is None:
+            self.frame_tokens = self.reasoning.count_tokens(self.frame()) + TEMPLATE_MARGIN_TOKENS
+        return self.frame_tokens
+
+    def shown(self, cluster: Cluster, content: dict[str, str]) -> list[str]:
+        """The member ids that fit the prompt budget, most central first."""
+        lines = [
+            prompt.event_line(_PLACEHOLDER_LABEL, content[i], self.config.max_event_chars)
+            for i in cluster.by_centrality
+        ]
+        # A token covers at least one UTF-8 byte, so a prompt with fewer bytes than the budget fits
+        # without asking the server to tokenize anything.
+        upper_bound = len(self.frame().encode()) + sum(len(line.encode()) + 1 for line in lines)
+        if upper_bound + TEMPLATE_MARGIN_TOKENS <= self.config.max_prompt_tokens:
+            return list(cluster.by_centrality)
+        costs = [self.reasoning.count_tokens(line, add_special=False) + 1 for line in lines]
+        kept = within_budget(costs, self.config.max_prompt_tokens - self.frame_cost())
+        return [cluster.by_centrality[position] for position in kept]
+
+    def ask(
+        self, cluster: Cluster, lines: list[str], labels: list[str], usable: Callable[[Any], str | None]
+    ) -> tuple[Any | None, str | None, int, bool]:
+        """(answer, why none was usable, calls made, an answer was reused): the first answer `usable`
+        accepts (it returns None for a good answer, else the reason), after one retry.
+
+        Every answer is kept under the sha256 of its exact request, usable or not, so a re-run reuses
+        what the model said instead of asking again (llama-server is not bit-reproducible)."""
+        config = self.config
+        schema = prompt.answer_schema(
+            labels, config.max_patterns_per_cluster, config.title_chars, config.description_chars,
+            config.constrain_evidence,
+        )  # fmt: skip
+        text = prompt.build_prompt(lines, config.max_patterns_per_cluster)
+        attempts = (
+            (config.temperature, cluster.seed),
+            (config.retry_temperature, (cluster.seed + 1) % 2**32),
+        )
+        reason: str | None = None
+        calls, reused = 0, False
+        for temperature, seed in attempts:
+            key = request_sha256(
+                self.reasoning_model, prompt.SYSTEM, text, schema, config.max_tokens, temperature, seed
+            )
+            answer = self.store.remembered_answer(key) if config.reuse_answers else None
+            if answer is not None:
+                reused = True
+            else:
+                calls += 1
+                try:
+                    result = self.reasoning.reason(
+                        text, system=prompt.SYSTEM, max_tokens=config.max_tokens, temperature=temperature,
+                        json_schema=schema, seed=seed,
+                    )  # fmt: skip
+                except LlamaCppOutputError as err:
+                    reason = str(err)
+                    continue
+                except LlamaCppInputError as err:
+                    # The server's context is smaller than the budget assumed: asking again cannot help.
+                    return None, f"prompt refused by the server: {err}", calls, reused
+                self.results.append(result)
+                answer = result.parsed
+                # Kept at once: a run that fails on a later cluster still spares the next run this call.
+                self.store.remember_answer(
+                    key, cluster.key, prompt.PROMPT_VERSION, answer, result.output_tokens
+                )
+            reason = usable(answer)
+            if reason is None:
+                return answer, None, calls, reused
+        return None, reason, calls, reused
+
+
+def request_sha256(
+    reasoning_model: str,
+    system: str,
+    text: str,
+    schema: dict[str, object],
+    max_tokens: int,
+    temperature: float,
+    seed: int,
+) -> str:
+    """The identity of a reasoning request: the same model asked the same way gets the same key."""
+    request = {
+        "model": reasoning_model,
+        "system": system,
+        "prompt": text,
+        "schema": schema,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
