@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from athena_assets.defs.consolidation.clustering import Cluster, cluster_events, cluster_key
+from athena_assets.defs.consolidation.clustering import Cluster, PatternDraft, cluster_events, cluster_key
 from athena_assets.defs.consolidation.config import ConsolidationConfig
-from athena_assets.defs.consolidation.consolidate import consolidate_cluster
+from athena_assets.defs.consolidation.consolidate import consolidate_cluster, pattern_text
 from athena_assets.defs.consolidation.prompting import Prompting
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.standins import HashingEmbedder, ScriptedReasoner
@@ -149,3 +149,12 @@ def test_patterns_of_one_cluster_with_the_same_evidence_are_kept_once() -> None:
     )
     assert [draft.title for draft in drafts] == [PATTERN["title"]]
     assert (outcome.method, outcome.discarded) == ("llm", 1)
+
+
+def test_extractive_patterns_of_one_theme_are_compared_by_their_key_phrases() -> None:
+    # Two windows of one theme quote different central events: only the key phrases decide a merge.
+    one = PatternDraft("Migration lock", EVENTS["a1"], "pitfall", 0.6, ("a1",), method="extractive")
+    other = PatternDraft("Migration lock", EVENTS["a2"], "pitfall", 0.6, ("a2",), method="extractive")
+    assert pattern_text(one) == pattern_text(other) == "Migration lock"
+    model = PatternDraft("Migration lock", "Staging deploys wait on the lock.", "pitfall", 0.6, ("a1",))
+    assert pattern_text(model) == "Migration lock. Staging deploys wait on the lock."

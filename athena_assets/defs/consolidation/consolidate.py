@@ -51,6 +51,13 @@ class Clients:
     patterns: PatternStore
 
 
+def pattern_text(draft: PatternDraft) -> str:
+    """The text whose embedding decides whether a pattern reinforces a stored one. An extractive
+    pattern's description quotes one event, which differs from window to window for the same theme,
+    so only its key phrases count; a model's pattern is its title and description."""
+    return draft.title if draft.method == "extractive" else f"{draft.title}. {draft.description}"
+
+
 def consolidate_cluster(
     cluster: Cluster,
     content: Mapping[str, str],
@@ -162,7 +169,7 @@ def consolidate_day(
         clients.reasoning.use_metrics(previous)
     reasoned = time.monotonic()
 
-    texts = [f"{draft.title}. {draft.description}" for _, _, draft in observations]
+    texts = [pattern_text(draft) for _, _, draft in observations]
     vector_of = {event.id: event.vector for event in events}
     vectors = clients.embeddings.embed_batch(texts) if texts else []
     embedded = time.monotonic()
