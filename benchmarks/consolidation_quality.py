@@ -154,18 +154,6 @@ def score(patterns: list[PatternRecord], history: History) -> dict[str, Any]:
     }
 
 
-def same_evidence_duplicates(store: PatternStore) -> int:
-    """Observations of one cluster and day that cite exactly the same evidence as another."""
-    query = store._sql(
-        "SELECT day, cluster_key, pattern_index, array_agg(event_id ORDER BY event_id) AS ids "
-        "FROM {evidence} GROUP BY day, cluster_key, pattern_index"
-    )
-    with store._connect() as conn:
-        rows = conn.execute(query).fetchall()
-    seen = Counter((row["day"], row["cluster_key"], tuple(row["ids"])) for row in rows)
-    return sum(count - 1 for count in seen.values())
-
-
 def run(history: History, urls: tuple[str, str, str]) -> list[tuple[str, dict[str, Any]]]:
     """Load, embed and consolidate `history` day by day into a new schema; the figures per method."""
     database_url, embeddings_url, reasoning_url = urls
@@ -179,10 +167,13 @@ def run(history: History, urls: tuple[str, str, str]) -> list[tuple[str, dict[st
         embed_events(memory.events_for_days(days[0], days[-1]), embeddings, memory, MODEL_SHA256)
         clients = Clients(reasoning, embeddings, memory, store)
         started = time.perf_counter()
-        calls = 0
+        calls = duplicates = 0
+        config = ConsolidationConfig()
         for day in days:
-            report = consolidate_day(day, ConsolidationConfig(), clients, MODEL_SHA256, "quality-benchmark")
+            report = consolidate_day(day, config, clients, MODEL_SHA256, "quality-benchmark")
             calls += report.reasoning.calls
+            window = day - timedelta(days=config.lookback_days)
+            duplicates += store.check(day, window).same_evidence_duplicates
         seconds = time.perf_counter() - started
     patterns = store.patterns()
     rows = [
@@ -190,7 +181,7 @@ def run(history: History, urls: tuple[str, str, str]) -> list[tuple[str, dict[st
         for method in ("llm", "extractive")
     ]
     total = score(patterns, history) | {
-        "duplicates": same_evidence_duplicates(store),
+        "duplicates": duplicates,
         "calls": calls,
         "seconds": seconds,
     }

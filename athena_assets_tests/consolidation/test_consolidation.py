@@ -403,3 +403,9 @@ def test_the_store_merges_on_text_and_evidence_and_replacing_days_is_idempotent(
     assert [pattern.support for pattern in store.patterns()] == [1]
     store.replace_day(DAY_ONE, day_one, merge_threshold=0.9, evidence_threshold=0.6)
     assert _dump(stack, schema) == settled
+
+    # What the gate keeps out, if it were ever stored: the check counts it, per cluster of the day.
+    assert store.check(DAY_ONE, DAY_ONE).same_evidence_duplicates == 0
+    twice = [*day_one, replace(day_one[0], pattern_index=1)]
+    store.replace_day(DAY_ONE, twice, merge_threshold=0.9, evidence_threshold=0.6)
+    assert store.check(DAY_ONE, DAY_ONE).same_evidence_duplicates == 1

@@ -124,6 +124,8 @@ class PatternCheck:
     without_evidence: int
     day_observations: int
     evidence_outside_window: int
+    # Patterns of one cluster of the day citing exactly the evidence of another (the gate forbids it).
+    same_evidence_duplicates: int = 0
 
 
 def schema_statements(schema: str) -> list[sql.Composable]:
@@ -273,4 +275,10 @@ PATTERN_CHECK = """SELECT
         (SELECT count(*) FROM {observations} WHERE day = %(day)s)::int AS day_observations,
         (SELECT count(*) FROM {evidence} AS v JOIN {events} AS e ON e.id = v.event_id
           WHERE v.day = %(day)s AND e.day NOT BETWEEN %(first)s AND %(day)s)::int
-          AS evidence_outside_window"""
+          AS evidence_outside_window,
+        (SELECT coalesce(sum(n - 1), 0) FROM (
+            SELECT count(*) AS n FROM (
+                SELECT cluster_key, array_agg(event_id ORDER BY event_id) AS ids FROM {evidence}
+                WHERE day = %(day)s GROUP BY cluster_key, pattern_index
+            ) AS o GROUP BY cluster_key, ids
+        ) AS g)::int AS same_evidence_duplicates"""

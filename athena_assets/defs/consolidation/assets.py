@@ -41,15 +41,17 @@ def _checks(reports: list[DayReport], store: PatternStore, lookback_days: int) -
     checks = [store.check(report.day, report.day - timedelta(days=lookback_days)) for report in reports]
     without_evidence = checks[-1].without_evidence if checks else 0
     outside = sum(check.evidence_outside_window for check in checks)
+    duplicates = sum(check.same_evidence_duplicates for check in checks)
     failures = [(report.day, outcome) for report in reports for outcome in report.failures]
     return [
         dg.AssetCheckResult(
             check_name=EVIDENCE_CHECK,
-            passed=without_evidence == 0 and outside == 0,
+            passed=without_evidence == 0 and outside == 0 and duplicates == 0,
             metadata={
                 "patterns": dg.MetadataValue.int(checks[-1].patterns if checks else 0),
                 "without_evidence": dg.MetadataValue.int(without_evidence),
                 "evidence_outside_window": dg.MetadataValue.int(outside),
+                "same_evidence_duplicates": dg.MetadataValue.int(duplicates),
             },
         ),
         dg.AssetCheckResult(
