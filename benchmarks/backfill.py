@@ -11,7 +11,10 @@ history is written as JSONL, ingested with `memory_api.ingest`, and `memory_api.
 (episodic events then embeddings, in as many Dagster runs as it needs). The raw loop of
 `embedding_throughput.py` then embeds the same texts on the same server; the ratio of the two rates
 includes Dagster and database time. Last, random unit vectors with fake events are bulk-loaded into a
-separate schema and `MemoryStore.recall` is timed in vector and hybrid mode.
+separate schema and `MemoryStore.recall` is timed in vector and hybrid mode, unscoped and scoped to one
+session (1% of the events) or one repository in the metadata (5%).
+
+    .venv/bin/python benchmarks/backfill.py --skip-backfill --vectors 100000   # recall only
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from athena_assets.cli.memory_api import backfill, ingest
 from athena_assets.cli.sample_history import generate_history, write_history
 from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_file_assets
 from resources.memory.event_files import Event
+from resources.memory.recall import RecallScope
 from resources.memory.schema import EmbeddingRow
 from resources.memory.store import MemoryStore
 from resources.models.manifest import ModelSpec, models_for_profile
@@ -176,8 +180,9 @@ def fake_event(index: int, rng: random.Random) -> Event:
         content=content,
         event_type="observation",
         source="benchmark",
-        session_id=None,
-        metadata={},
+        # Scopes of known selectivity: each session holds 1% of the events, each repository 5%.
+        session_id=f"session-{index % 100}",
+        metadata={"repo": f"repo-{index % 20}"},
         content_sha256=f"{index:064x}",
         source_file="benchmark",
         source_line=index,
@@ -204,7 +209,11 @@ def load_vectors(store: MemoryStore, count: int, dimension: int) -> float:
 
 
 def recall_latencies(
-    store: MemoryStore, dimension: int, mode: Literal["vector", "hybrid"], queries: int
+    store: MemoryStore,
+    dimension: int,
+    mode: Literal["vector", "hybrid"],
+    queries: int,
+    scope: RecallScope | None = None,
 ) -> list[float]:
     """Milliseconds of `queries` recall calls with deterministic random query vectors and texts."""
     rng = random.Random(HISTORY_SEED + 1)
@@ -213,7 +222,9 @@ def recall_latencies(
     for vector in vectors:
         text = f"{rng.choice(TOPICS)} {rng.choice(FILLER)}"
         started = time.perf_counter()
-        hits = store.recall(vector, RECALL_MODEL_SHA256, dimension, k=5, query_text=text, mode=mode)
+        hits = store.recall(
+            vector, RECALL_MODEL_SHA256, dimension, k=5, query_text=text, mode=mode, scope=scope
+        )
         latencies.append((time.perf_counter() - started) * 1000)
         if len(hits) != 5:
             raise RuntimeError(f"{mode} recall returned {len(hits)} hits, expected 5")
@@ -237,6 +248,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--skip-recall", action="store_true")
+    parser.add_argument("--skip-backfill", action="store_true", help="measure recall only")
     parser.add_argument("--repeats", type=int, default=2, help="raw loop runs (the best counts)")
     parser.add_argument("--batch-size", type=int, default=32, help="raw loop: texts per request")
     parser.add_argument("--threads", type=int, default=4, help="raw loop: requests in flight")
@@ -247,46 +259,64 @@ def main() -> None:
         private_stack(Path(home)) as (settings, local, instance),
     ):
         url = settings.embeddings_urls[0]
-        source = Path(home) / "history.jsonl"
-        texts = history_file(source, args.events, args.days)
-        reports = ingest(settings, [source])
-        rejected = sum(len(report.parsed.rejected) for report in reports)
-        print(f"{len(texts)} events over {args.days} days ingested ({rejected} rejected); server {url}")
-        raw_loop(url, texts[:64], args.batch_size, args.threads)  # warm the server up
-        result = timed_backfill(settings, instance, len(texts), args.days)
-        raw = best_raw_rate(url, texts, args.repeats, args.batch_size, args.threads)
-        rate = result.tokens / result.seconds
-        rows += [
-            ("events", f"{len(texts)} over {args.days} days"),
-            ("backfill wall time", f"{result.seconds:.2f} s ({'ok' if result.success else 'FAILED'})"),
-            ("backfill events/s", f"{len(texts) / result.seconds:.1f}"),
-            ("backfill tokens/s", f"{rate:.0f} ({result.tokens} tokens)"),
-            ("raw loop tokens/s (best)", f"{raw:.0f}"),
-            ("backfill / raw (target >= 0.9)", f"{rate / raw:.3f}"),
-            ("Dagster runs", str(result.runs)),
-        ]
+        if not args.skip_backfill:
+            rows += backfill_rows(settings, instance, url, Path(home), args)
         if not args.skip_recall:
-            spec = models_for_profile(settings.model_profile)[EMBEDDING_ROLE]
-            dimension = int(spec.embedding_dim or 0)
-            store = MemoryStore(database_url=local.database_url(), schema_name=RECALL_SCHEMA)
-            print(
-                f"loading {args.vectors} random {dimension}-d unit vectors into {RECALL_SCHEMA}", flush=True
-            )
-            load_seconds = timed_phase("load + index", lambda: load_vectors(store, args.vectors, dimension))
-            rows.append((f"load {args.vectors} vectors + HNSW index", f"{load_seconds:.1f} s"))
-            for mode in ("vector", "hybrid"):
-                store.recall(unit_vectors(np.random.default_rng(0), 1, dimension)[0], RECALL_MODEL_SHA256,
-                             dimension, query_text="warm up", mode=mode)  # fmt: skip
-                latencies = recall_latencies(store, dimension, mode, RECALL_QUERIES)
-                rows.append(
-                    (
-                        f"recall {mode} at {args.vectors} vectors (p50 / p95)",
-                        f"{statistics.median(latencies):.1f} / {percentile(latencies, 0.95):.1f} ms",
-                    )
-                )
+            rows += recall_rows(local.database_url(), settings, args.vectors)
     print("\n| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
+
+
+def backfill_rows(
+    settings: Settings, instance: dg.DagsterInstance, url: str, home: Path, args: argparse.Namespace
+) -> list[tuple[str, str]]:
+    """Backfill the generated history through Dagster, then the raw loop on the same texts; the rows."""
+    source = home / "history.jsonl"
+    texts = history_file(source, args.events, args.days)
+    reports = ingest(settings, [source])
+    rejected = sum(len(report.parsed.rejected) for report in reports)
+    print(f"{len(texts)} events over {args.days} days ingested ({rejected} rejected); server {url}")
+    raw_loop(url, texts[:64], args.batch_size, args.threads)  # warm the server up
+    result = timed_backfill(settings, instance, len(texts), args.days)
+    raw = best_raw_rate(url, texts, args.repeats, args.batch_size, args.threads)
+    rate = result.tokens / result.seconds
+    return [
+        ("events", f"{len(texts)} over {args.days} days"),
+        ("backfill wall time", f"{result.seconds:.2f} s ({'ok' if result.success else 'FAILED'})"),
+        ("backfill events/s", f"{len(texts) / result.seconds:.1f}"),
+        ("backfill tokens/s", f"{rate:.0f} ({result.tokens} tokens)"),
+        ("raw loop tokens/s (best)", f"{raw:.0f}"),
+        ("backfill / raw (target >= 0.9)", f"{rate / raw:.3f}"),
+        ("Dagster runs", str(result.runs)),
+    ]
+
+
+def recall_rows(database_url: str, settings: Settings, count: int) -> list[tuple[str, str]]:
+    """Load `count` fake vectors, then time recall per mode and scope; the rows."""
+    spec = models_for_profile(settings.model_profile)[EMBEDDING_ROLE]
+    dimension = int(spec.embedding_dim or 0)
+    store = MemoryStore(database_url=database_url, schema_name=RECALL_SCHEMA)
+    print(f"loading {count} random {dimension}-d unit vectors into {RECALL_SCHEMA}", flush=True)
+    load_seconds = timed_phase("load + index", lambda: load_vectors(store, count, dimension))
+    rows = [(f"load {count} vectors + HNSW index", f"{load_seconds:.1f} s")]
+    scopes = {
+        "unscoped": None,
+        "one session (1%)": RecallScope(session_id="session-7"),
+        "one repository (5%)": RecallScope(where={"repo": "repo-3"}),
+    }
+    for label, scope in scopes.items():
+        for mode in ("vector", "hybrid"):
+            store.recall(unit_vectors(np.random.default_rng(0), 1, dimension)[0], RECALL_MODEL_SHA256,
+                         dimension, query_text="warm up", mode=mode, scope=scope)  # fmt: skip
+            latencies = recall_latencies(store, dimension, mode, RECALL_QUERIES, scope)
+            rows.append(
+                (
+                    f"recall {mode}, {label}, at {count} vectors (p50 / p95)",
+                    f"{statistics.median(latencies):.1f} / {percentile(latencies, 0.95):.1f} ms",
+                )
+            )
+    return rows
 
 
 if __name__ == "__main__":

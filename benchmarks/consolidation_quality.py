@@ -44,6 +44,7 @@ from resources.memory.pattern_schema import PatternRecord
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
 from resources.metrics import MetricsCollector
+from resources.models.manifest import models_for_profile
 
 MODEL_SHA256 = "quality-benchmark"
 ONE_OFF = "one-off"
@@ -52,11 +53,22 @@ GENERATED_DAYS = 30
 GENERATED_THEMES = 8
 EVENTS_PER_THEME = 24
 ONE_OFF_EVENTS = 40
+# Forty unrelated events, each about something no other event mentions.
 ONE_OFF_SUBJECTS = (
     "renewed the passport", "watered the balcony plants", "read an article about tides",
     "fixed a squeaky door hinge", "bought new running shoes", "watched a documentary on owls",
     "cleaned the mechanical keyboard", "called the bank about a card", "repotted the basil",
     "returned a library book", "tuned the guitar", "sorted old photographs",
+    "booked a dentist appointment", "assembled a bookshelf", "baked sourdough bread",
+    "replaced the bike chain", "painted the fence", "defrosted the freezer",
+    "learned a chess opening", "mended a torn jacket", "planted tulip bulbs",
+    "descaled the kettle", "framed a poster", "sharpened the kitchen knives",
+    "changed the smoke alarm battery", "donated old clothes", "visited the aquarium",
+    "oiled the wooden table", "knitted a scarf", "cleared the gutter leaves",
+    "polished the silver spoons", "hung a bird feeder", "calibrated the bathroom scale",
+    "wrote a postcard to grandma", "untangled the fairy lights", "swapped the winter tyres",
+    "organised the spice rack", "vacuumed the car seats", "fed the neighbour's cat",
+    "patched the garden hose",
 )  # fmt: skip
 _PLACEHOLDER = re.compile(
     r"^\W*(?:(?:test|pattern|title|item|e)\s*\d+\b|\d+(?:[.)]\d*)*\W*$|the \w+ thing\b)", re.I
@@ -112,7 +124,7 @@ def generated_history(seed: int = 2026) -> History:
     start = datetime.combine(GENERATED_START, datetime.min.time(), tzinfo=UTC)
     subjects = list(SUBJECTS.items())[:GENERATED_THEMES]
     stream = [(theme, phrasing) for theme, phrasings in subjects for phrasing in phrasings * 6]
-    stream += [(ONE_OFF, rng.choice(ONE_OFF_SUBJECTS)) for _ in range(ONE_OFF_EVENTS)]
+    stream += [(ONE_OFF, subject) for subject in ONE_OFF_SUBJECTS[:ONE_OFF_EVENTS]]
     rng.shuffle(stream)
     for index, (theme, text) in enumerate(stream):
         at = start + timedelta(seconds=rng.randrange(GENERATED_DAYS * 86_400))
@@ -154,13 +166,17 @@ def score(patterns: list[PatternRecord], history: History) -> dict[str, Any]:
     }
 
 
-def run(history: History, urls: tuple[str, str, str]) -> list[tuple[str, dict[str, Any]]]:
+def run(
+    history: History, urls: tuple[str, str, str], config: ConsolidationConfig
+) -> list[tuple[str, dict[str, Any]]]:
     """Load, embed and consolidate `history` day by day into a new schema; the figures per method."""
     database_url, embeddings_url, reasoning_url = urls
     memory = MemoryStore(database_url=database_url, schema_name=f"quality_{uuid.uuid4().hex[:8]}")
     store = PatternStore.beside(memory)
     embeddings = LlamaCppEmbeddingResource(urls=[embeddings_url]).use_metrics(MetricsCollector())
-    reasoning = LlamaCppReasoningResource(urls=[reasoning_url], timeout_s=600).use_metrics(MetricsCollector())
+    prompting = models_for_profile("local")["reasoning"].prompting
+    reasoning = LlamaCppReasoningResource(urls=[reasoning_url], timeout_s=600, prompting=prompting)
+    reasoning.use_metrics(MetricsCollector())
     with embeddings, reasoning:
         memory.upsert_events(history.events)
         days = history.days
@@ -168,7 +184,6 @@ def run(history: History, urls: tuple[str, str, str]) -> list[tuple[str, dict[st
         clients = Clients(reasoning, embeddings, memory, store)
         started = time.perf_counter()
         calls = duplicates = 0
-        config = ConsolidationConfig()
         for day in days:
             report = consolidate_day(day, config, clients, MODEL_SHA256, "quality-benchmark")
             calls += report.reasoning.calls
@@ -195,7 +210,9 @@ def main() -> None:
     )
     parser.add_argument("--history", choices=["sample", "generated", "both"], default="both")
     parser.add_argument("--models-dir", type=Path, help="reuse model files from here (default: a temp dir)")
+    parser.add_argument("--threshold", type=float, help="similarity_threshold (default: the config's)")
     args = parser.parse_args()
+    config = ConsolidationConfig(**({"similarity_threshold": args.threshold} if args.threshold else {}))
     histories = {"sample": [sample_history()], "generated": [generated_history()]}
     chosen = (
         histories["sample"] + histories["generated"] if args.history == "both" else histories[args.history]
@@ -210,7 +227,7 @@ def main() -> None:
     ):
         print(header)
         for history in chosen:
-            for method, figures in run(history, urls):
+            for method, figures in run(history, urls, config):
                 print(
                     f"{history.name:10} {method:10} {figures['patterns']:8.0f} "
                     f"{figures['covered']:4.0f} / {figures['themes']:<2.0f} {figures['purity']:6.2f} "

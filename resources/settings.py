@@ -118,6 +118,8 @@ class Settings:
     n_threads: int = 0
     embedding_parallel: int = 2
     api_key: str | None = field(default=None, repr=False)
+    # The bearer token `athena mcp --http` requires (ATHENA_MCP_TOKEN); needed off loopback.
+    mcp_token: str | None = field(default=None, repr=False)
     allow_http_downloads: bool = False
     dagster_home: Path | None = None
     history_start: date = DEFAULT_HISTORY_START
@@ -148,6 +150,7 @@ class Settings:
             n_threads=_int(env, "LLAMACPP_N_THREADS", 0),
             embedding_parallel=_int(env, "LLAMACPP_EMBEDDING_PARALLEL", 2),
             api_key=env.get(API_KEY_ENV, "").strip() or None,
+            mcp_token=env.get("ATHENA_MCP_TOKEN", "").strip() or None,
             allow_http_downloads=_bool(env, "ATHENA_ALLOW_HTTP", False),
             dagster_home=Path(dagster_home).expanduser() if dagster_home else home / "dagster",
             history_start=_date(env, "ATHENA_HISTORY_START", DEFAULT_HISTORY_START),

@@ -13,7 +13,8 @@ from athena_assets.cli.stack import materialize_models, stack_up
 from athena_assets.defs.resources import AthenaResources
 from resources.settings import Settings
 
-CONSOLIDATED_DAYS = 3
+# A week: the known-pattern shortcut makes a theme cost one model call, so a week takes about a minute.
+CONSOLIDATED_DAYS = 7
 SHOWN_PATTERNS = 6
 RECALL_EXAMPLES = (
     ("vector", "the embedding server refused an input that was too long"),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -21,6 +22,7 @@ from athena_assets.cli.demo import run_demo
 from athena_assets.cli.instance import open_instance
 from athena_assets.cli.stack import local_stack, materialize_models, stack_up
 from athena_assets.defs.observability import metrics as metrics_api
+from resources.memory.recall import MODES, scope_of
 from resources.settings import Settings
 from resources.stack.local import PartStatus
 
@@ -99,19 +101,25 @@ def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(run.success for run in runs) else 1
 
 
+def _where(pairs: list[str]) -> dict[str, Any]:
+    """`--where key=value` pairs as a metadata filter; a value that reads as JSON (3, true) is typed."""
+    where: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--where {pair!r} must be key=value, e.g. --where repo=athena")
+        try:
+            where[key] = json.loads(value)
+        except json.JSONDecodeError:
+            where[key] = value
+    return where
+
+
 def _cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
-    hits = memory_api.recall(args.query, k=args.k, mode=args.mode, settings=settings)
+    scope = scope_of(args.source, args.session, args.type, args.since, args.until, _where(args.where))
+    hits = memory_api.recall(args.query, k=args.k, mode=args.mode, settings=settings, scope=scope)
     if args.json:
-        rows = [
-            {
-                "event_id": hit.event_id,
-                "score": hit.score,
-                "occurred_at": hit.occurred_at.isoformat(),
-                "content": hit.content,
-            }
-            for hit in hits
-        ]
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(json.dumps([hit.to_json() for hit in hits], indent=2, ensure_ascii=False))
         return 0
     for rank, hit in enumerate(hits, start=1):
         print(
@@ -120,10 +128,29 @@ def _cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: the MCP SDK and uvicorn are not needed by any other command.
+    from athena_assets.mcp.server import serve_http, serve_stdio
+    from athena_assets.mcp.tools import MemoryTools
+
+    tools = MemoryTools(settings)
+    if args.http:
+        print(
+            f"athena mcp: streamable HTTP on http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True
+        )
+        serve_http(tools, args.host, args.port, settings.mcp_token)
+    else:
+        serve_stdio(tools)
+    return 0
+
+
 def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     with open_instance(settings) as instance:
         stats = metrics_api.all_stats(instance, args.since)
-    print(json.dumps(stats, indent=2) if args.json else metrics_api.format_stats(stats))
+    if args.csv:
+        print(metrics_api.stats_frame(stats).to_csv(), end="")
+    else:
+        print(json.dumps(stats, indent=2) if args.json else metrics_api.format_stats(stats))
     return 0
 
 
@@ -214,7 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     recall = commands.add_parser("recall", help="the stored events nearest in meaning to a query")
     recall.add_argument("query")
     recall.add_argument("-k", type=int, default=5, help="how many events")
-    recall.add_argument("--mode", choices=["vector", "hybrid"], default="vector")
+    recall.add_argument("--mode", choices=MODES, default="vector")
+    recall.add_argument("--source", help="only events from this source")
+    recall.add_argument("--session", help="only events of this session id")
+    recall.add_argument("--type", help="only events of this event type")
+    recall.add_argument("--since", help="only events at or after this day or zoned timestamp")
+    recall.add_argument("--until", help="only events at or before this day (inclusive) or zoned timestamp")
+    recall.add_argument(
+        "--where", action="append", default=[], metavar="KEY=VALUE", help="metadata filter (repeatable)"
+    )
     recall.add_argument("--json", action="store_true")
     recall.set_defaults(handler=_cmd_recall)
 
@@ -224,9 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     patterns.add_argument("--show-evidence", type=int, default=5, help="evidence events printed per pattern")
     patterns.set_defaults(handler=_cmd_patterns)
 
+    mcp = commands.add_parser("mcp", help="serve the memory to an assistant over MCP (stdio, or --http)")
+    mcp.add_argument("--http", action="store_true", help="streamable HTTP at /mcp instead of stdio")
+    mcp.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (not loopback: needs ATHENA_MCP_TOKEN)"
+    )
+    mcp.add_argument("--port", type=int, default=8765)
+    mcp.set_defaults(handler=_cmd_mcp)
+
     metrics = commands.add_parser("metrics", help="model-call statistics of every run (the Dagster instance)")
     metrics.add_argument("--since", type=date.fromisoformat, help="calls from this UTC day on (YYYY-MM-DD)")
     metrics.add_argument("--json", action="store_true", help="the get_all_stats() shape as JSON")
+    metrics.add_argument("--csv", action="store_true", help="one row per call kind, as CSV (pandas)")
     metrics.set_defaults(handler=_cmd_metrics)
     return parser
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
 
 import dagster as dg
 
@@ -21,6 +20,7 @@ from athena_assets.defs.models.assets import model_sha256
 from athena_assets.defs.prompts.assets import compressed_prompts
 from athena_assets.defs.resources import AthenaResources
 from resources.memory.event_files import ParsedFile
+from resources.memory.recall import RecallMode, RecallScope
 from resources.memory.schema import RecallHit
 from resources.settings import Settings
 
@@ -124,25 +124,39 @@ def backfill(
 def recall(
     query: str,
     k: int = 5,
-    mode: Literal["vector", "hybrid"] = "vector",
+    mode: RecallMode = "vector",
     settings: Settings | None = None,
+    scope: RecallScope | None = None,
 ) -> list[RecallHit]:
-    """The `k` stored events nearest to `query` (embedded with the model's query prefix), best first.
+    """The `k` stored events of `scope` (all when None) nearest to `query` (embedded with the model's
+    query prefix), best first.
 
-    `vector` finds paraphrases; `hybrid` fuses vector and full-text rankings, which helps when the
-    query holds exact tokens (error codes, file names, identifiers).
+    `vector` finds paraphrases; `text` ranks by the query's words (rarer words weigh more); `hybrid`
+    fuses both, which helps when the query holds exact tokens (error codes, file names, identifiers).
     """
     settings = settings or Settings.from_env()
     resources = AthenaResources.from_settings(settings)
-    embeddings, memory = resources.embeddings, resources.memory
     with open_instance(settings) as instance:
         embedding_sha256 = model_sha256(instance, "embedding")
-    query_vector = embeddings.embed_query(query)
-    return memory.recall(
-        list(query_vector.embedding),
+    return recall_with(resources, embedding_sha256, query, k, mode, scope)
+
+
+def recall_with(
+    resources: AthenaResources,
+    embedding_sha256: str,
+    query: str,
+    k: int = 5,
+    mode: RecallMode = "vector",
+    scope: RecallScope | None = None,
+) -> list[RecallHit]:
+    """`recall` with resources already built and the embedding model known (a long-lived process)."""
+    vector = None if mode == "text" else resources.embeddings.embed_query(query)
+    return resources.memory.recall(
+        None if vector is None else list(vector.embedding),
         embedding_sha256,
-        query_vector.dimension,
+        0 if vector is None else vector.dimension,
         k=k,
         query_text=query,
         mode=mode,
+        scope=scope,
     )

@@ -61,6 +61,7 @@ class AthenaResources:
                 urls=list(settings.reasoning_urls),
                 api_key=api_key,
                 model_name=models["reasoning"].name,
+                prompting=models["reasoning"].prompting,
                 # One answer of a few hundred tokens can take minutes on a busy CPU; a nightly run waits.
                 timeout_s=300.0,
             ),

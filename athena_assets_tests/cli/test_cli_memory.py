@@ -47,9 +47,20 @@ def test_ingest_backfill_and_recall_from_the_command_line(stack: StackHandle, tm
     recalled = run_athena(stack, "recall", "database backup", "-k", "2", "--json")
     assert recalled.returncode == 0, recalled.stderr
     hits = json.loads(recalled.stdout)
-    assert [set(hit) for hit in hits] == [{"event_id", "score", "occurred_at", "content"}] * 2
+    fields = {"event_id", "score", "occurred_at", "content", "event_type", "source", "session_id", "metadata"}
+    assert [set(hit) for hit in hits] == [fields | {"vector_rank", "text_rank"}] * 2
     assert hits[0]["event_id"] == "cli-1"
     assert hits[0]["score"] >= hits[1]["score"]
+
+    scoped = run_athena(
+        stack, "recall", "database backup", "--json", "--since", "2026-10-01", "--until", "2026-10-01",
+        "--where", "unknown=1",
+    )  # fmt: skip
+    assert scoped.returncode == 0, scoped.stderr
+    assert json.loads(scoped.stdout) == []
+    wrong = run_athena(stack, "recall", "backup", "--since", "2026-10-01T08:00:00")
+    assert wrong.returncode == 2
+    assert "no time zone" in wrong.stderr
 
 
 def test_ingest_of_a_missing_file_names_it(stack: StackHandle, tmp_path: Path) -> None:

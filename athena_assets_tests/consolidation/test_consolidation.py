@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from athena_assets.cli import memory_api, patterns_api
+from athena_assets.defs.consolidation import prompt
 from athena_assets.defs.consolidation.assets import (
     EVIDENCE_CHECK,
     FAILED_CLUSTERS_CHECK,
@@ -23,6 +24,7 @@ from athena_assets.defs.consolidation.assets import (
 )
 from athena_assets.defs.consolidation.clustering import evidence_centroid
 from athena_assets.defs.consolidation.prompt import KINDS
+from athena_assets.defs.consolidation.prompting import TEMPLATE_MARGIN_TOKENS
 from athena_assets.defs.models.assets import model_sha256
 from athena_assets.defs.observability.metrics import all_stats
 from athena_assets.defs.resources import AthenaResources
@@ -226,6 +228,8 @@ def test_a_theme_on_a_later_day_reinforces_its_pattern_and_lookback_joins_days(
     _load(stack, pipeline, tmp_path, DAY_TWO, _events(DAY_TWO, "dark", "d2"))
     second = _metadata(_consolidate(stack, pipeline, DAY_TWO, merge_threshold=0.8))
     assert (second["patterns_new"], second["patterns_reinforced"]) == (0, 1)
+    # A theme already known is not asked about again: its pattern is reinforced without a call.
+    assert second["reasoning_calls"] == 0
     [merged] = store.patterns()
     assert merged.pattern_id == pattern.pattern_id and merged.support == 2
     assert merged.first_seen == pattern.first_seen and merged.last_seen.date() == DAY_TWO
@@ -273,8 +277,9 @@ def test_an_answer_cut_off_is_retried_once_then_replaced_by_an_extractive_patter
 @pytest.mark.timeout(600)
 def test_a_cluster_larger_than_the_prompt_budget_is_trimmed_and_reported(stack, pipeline, tmp_path) -> None:
     _load(stack, pipeline, tmp_path, DAY_ONE, _events(DAY_ONE, "pg", "d1", count=6))
-    # About 164 tokens of frame leave room for two of the six events (about 21 tokens each).
-    result = _consolidate(stack, pipeline, DAY_ONE, max_prompt_tokens=220)
+    # The frame (the worked examples) plus about 50 tokens: room for two of the six events (about 21 each).
+    frame = pipeline.reasoning.count_tokens(prompt.build_completion([])) + TEMPLATE_MARGIN_TOKENS
+    result = _consolidate(stack, pipeline, DAY_ONE, max_prompt_tokens=frame + 50)
     meta = _metadata(result)
     assert (meta["clusters"], meta["clusters_trimmed"]) == (1, 1)
     assert 0 < meta["events_trimmed"] < 6
@@ -409,3 +414,21 @@ def test_the_store_merges_on_text_and_evidence_and_replacing_days_is_idempotent(
     twice = [*day_one, replace(day_one[0], pattern_index=1)]
     store.replace_day(DAY_ONE, twice, merge_threshold=0.9, evidence_threshold=0.6)
     assert store.check(DAY_ONE, DAY_ONE).same_evidence_duplicates == 1
+
+
+@pytest.mark.timeout(600)
+def test_an_instruction_model_is_asked_with_the_chat_prompt(stack, pipeline, tmp_path) -> None:
+    """The production profile's way of asking (a system message and a question, several patterns
+    allowed) against the real server, through the asset."""
+    chat = replace(
+        pipeline, reasoning=LlamaCppReasoningResource(urls=[stack.reasoning_url], prompting="chat")
+    )
+    _load(stack, chat, tmp_path, DAY_ONE, _events(DAY_ONE, "deploy", "d1"))
+    meta = _metadata(_consolidate(stack, chat, DAY_ONE, max_patterns_per_cluster=2))
+    assert (meta["clusters"], meta["clusters_failed"]) == (1, 0)
+    assert 1 <= meta["reasoning_calls"] <= 2
+    patterns = PatternStore.beside(chat.memory).patterns()
+    assert 1 <= len(patterns) <= 2
+    for pattern in patterns:
+        assert set(pattern.evidence_event_ids) <= {f"d1-deploy-{i}" for i in range(4)}
+        assert pattern.method in {"llm", "extractive"}

@@ -4,16 +4,19 @@ database: which events cluster, what the model is shown, how its answer maps bac
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import numpy as np
 
+from athena_assets.defs.consolidation import prompt
 from athena_assets.defs.consolidation.clustering import Cluster, PatternDraft, cluster_events, cluster_key
 from athena_assets.defs.consolidation.config import ConsolidationConfig
 from athena_assets.defs.consolidation.consolidate import consolidate_cluster, pattern_text
 from athena_assets.defs.consolidation.prompting import Prompting
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.standins import HashingEmbedder, ScriptedReasoner
+from resources.memory.pattern_schema import KnownPattern
 
 EVENTS = {
     "a1": "pytest fixture timed out waiting for the postgres socket in CI",
@@ -158,3 +161,47 @@ def test_extractive_patterns_of_one_theme_are_compared_by_their_key_phrases() ->
     assert pattern_text(one) == pattern_text(other) == "Migration lock"
     model = PatternDraft("Migration lock", "Staging deploys wait on the lock.", "pitfall", 0.6, ("a1",))
     assert pattern_text(model) == "Migration lock. Staging deploys wait on the lock."
+
+
+def test_a_base_model_is_asked_by_worked_examples_for_one_pattern_and_copies_are_rejected() -> None:
+    schemas: list[dict[str, Any]] = []
+
+    def answer(prompt: str, schema: dict[str, Any] | None) -> Any:
+        schemas.append(schema or {})
+        return PATTERN | {"evidence": ["E1", "E2", "E3"]}
+
+    reasoner = ScriptedReasoner(answer, prompting="few-shot")
+    outcome, [draft] = consolidate_cluster(
+        _cluster(), EVENTS, _prompting(reasoner, max_patterns_per_cluster=3)
+    )
+    [text] = reasoner.prompts
+    assert text.startswith(prompt.FEW_SHOT) and text.endswith(f"E3: {EVENTS['a3']}\nPattern: ")
+    # One pattern under the grammar, not a list the base model would fill with copies.
+    assert set(schemas[0]["properties"]) == {"title", "kind", "description", "confidence", "evidence"}
+    assert schemas[0]["properties"]["evidence"]["items"]["enum"] == ["E1", "E2", "E3"]
+    assert (outcome.calls, draft.method, draft.title) == (1, "llm", PATTERN["title"])
+
+    # A description that borrows the examples' subject instead of the events' is not stored.
+    copied = PATTERN | {"description": "The user wants British spelling for the postgres fixture in CI."}
+    copier = ScriptedReasoner(lambda p, s: copied | {"evidence": ["E1", "E2", "E3"]}, prompting="few-shot")
+    rejected, [fallback] = consolidate_cluster(_cluster(), EVENTS, _prompting(copier))
+    assert rejected.calls == 2 and "copies british, spelling" in (rejected.failure or "")
+    assert fallback.method == "extractive"
+
+
+def test_a_cluster_of_a_known_pattern_reinforces_it_without_a_call_if_it_still_passes_the_gate() -> None:
+    known = KnownPattern(
+        "p1", PATTERN["title"], PATTERN["description"], PATTERN["kind"], 0.9, "llm", 3, 3, 0.9
+    )
+    reasoner = ScriptedReasoner(lambda p, s: LlamaCppOutputError("must not be asked"))
+    outcome, [draft] = consolidate_cluster(_cluster(), EVENTS, _prompting(reasoner), known=known)
+    assert (outcome.calls, outcome.known, reasoner.prompts) == (0, PATTERN["title"], [])
+    assert (draft.title, draft.method, set(draft.evidence_ids)) == (PATTERN["title"], "llm", set(EVENTS))
+    assert "reinforces the known pattern" in outcome.describe(date(2026, 11, 20))
+
+    # A known title that names nothing in these events is not reused: the model is asked.
+    stale = KnownPattern("p2", "Dark mode in the editor", "The user wants dark mode.", "preference", 0.9,
+                         "llm", 2, 3, 0.71)  # fmt: skip
+    asked = ScriptedReasoner(lambda p, s: {"patterns": [PATTERN | {"evidence": ["E1", "E2"]}]})
+    outcome, [draft] = consolidate_cluster(_cluster(), EVENTS, _prompting(asked), known=stale)
+    assert (outcome.calls, outcome.known, draft.title) == (1, None, PATTERN["title"])

@@ -24,6 +24,14 @@ def test_the_code_location_with_consolidation_loads_and_validates(tmp_path: Path
     assert defs.resolve_schedule_def("nightly_consolidation").job_name == "consolidation_job"
     job = defs.resolve_job_def("consolidation_job")
     assert job.partitions_def == daily_partitions
+    # Consolidate, then compress the day's Claude prompt: both every night.
+    assert set(job.asset_layer.selected_asset_keys) == {
+        dg.AssetKey("consolidated_patterns"),
+        dg.AssetKey("compressed_prompts"),
+    }
+    for name in ("event_embeddings", "consolidated_patterns", "compressed_prompts"):
+        policy = defs.resolve_assets_def(name).op.retry_policy
+        assert policy is not None and policy.max_retries == 2 and policy.backoff == dg.Backoff.EXPONENTIAL
     node = defs.resolve_asset_graph().get(dg.AssetKey("consolidated_patterns"))
     assert node.group_name == "consolidation"
     assert PROMPT_VERSION in (node.code_version or ""), "a new prompt version marks the asset stale"

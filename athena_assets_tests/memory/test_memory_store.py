@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from resources.memory.event_files import Event, RejectedLine, parse_event_file
+from resources.memory.recall import RecallScope, recall_statement, scope_of
 from resources.memory.schema import EmbeddingRow, vector_index_name
 from resources.memory.store import MemoryStore
 from resources.stack.llama_server import free_port
@@ -271,15 +271,128 @@ def test_sql_looking_content_and_schema_names_round_trip(database_url: str) -> N
     assert store.stats().events == 1
 
 
-def test_write_embeddings_bulk_speed(store: MemoryStore) -> None:
-    """5,000 x 384 through binary COPY; the HNSW index is built afterwards, as a backfill should."""
+def test_write_embeddings_in_bulk_then_index(store: MemoryStore) -> None:
+    """5,000 x 384 through binary COPY; the HNSW index is built afterwards, as a backfill does (its
+    speed is measured by benchmarks/backfill.py)."""
     events = [make_event(i, f"event {i}") for i in range(5000)]
     store.upsert_events(events)
     rows = embed(events, dim=384)
-    started = time.perf_counter()
     assert store.write_embeddings(rows) == 5000
-    elapsed = time.perf_counter() - started
-    assert elapsed < 10, f"write_embeddings took {elapsed:.2f}s for 5,000 x 384"
     assert store.embedding_check(DAY, DAY + timedelta(days=4), MODEL, 384).passed
     store.ensure_vector_index(384)
     assert store.recall(rows[4321].embedding, MODEL, 384, k=1)[0].event_id == events[4321].id
+
+
+def _scoped_event(i: int, source: str, session: str, kind: str, repo: str, day: date = DAY) -> Event:
+    event = dataclasses.replace(
+        make_event(i, f"note {i} about the {repo} repository", day),
+        source=source,
+        session_id=session,
+        event_type=kind,
+        metadata={"repo": repo, "i": i},
+    )
+    return event
+
+
+def test_scoped_recall_returns_only_events_of_the_scope_in_every_mode(store: MemoryStore) -> None:
+    events = [
+        _scoped_event(
+            i, ("cli", "mcp")[i % 2], f"s{i % 3}", ("error", "fix")[i % 2], ("athena", "other")[i % 4 == 0],
+            DAY - timedelta(days=i % 5),
+        )
+        for i in range(60)
+    ]  # fmt: skip
+    store.upsert_events(events)
+    store.write_embeddings(embed(events))
+    store.ensure_vector_index(DIM)
+    by_id = {event.id: event for event in events}
+    query = vectors(1, seed=11)[0]
+    since = datetime.combine(DAY - timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+    scopes = {
+        "source": (RecallScope(source="mcp"), lambda e: e.source == "mcp"),
+        "session": (RecallScope(session_id="s1"), lambda e: e.session_id == "s1"),
+        "type": (RecallScope(event_type="error"), lambda e: e.event_type == "error"),
+        "since": (RecallScope(since=since), lambda e: e.occurred_at >= since),
+        "where": (RecallScope(where={"repo": "other"}), lambda e: e.metadata["repo"] == "other"),
+        "all of them": (
+            RecallScope(source="cli", session_id="s0", event_type="error", where={"repo": "athena"}),
+            lambda e: (e.source, e.session_id, e.event_type, e.metadata["repo"])
+            == ("cli", "s0", "error", "athena"),
+        ),
+    }  # fmt: skip
+    for name, (scope, inside) in scopes.items():
+        expected = sum(inside(event) for event in events)
+        for mode in ("vector", "text", "hybrid"):
+            hits = store.recall(query, MODEL, DIM, k=8, query_text="note repository", mode=mode, scope=scope)
+            assert len(hits) == min(8, expected), (name, mode)
+            assert all(inside(by_id[hit.event_id]) for hit in hits), (name, mode)
+    unscoped = store.recall(query, MODEL, DIM, k=60)
+    assert len(unscoped) == 60
+
+
+def test_a_selective_scope_still_returns_k_hits_through_the_index(store: MemoryStore) -> None:
+    """1% of 20,000 rows in the scope: pgvector's iterative scan keeps reading until k rows pass."""
+    dim = 32
+    events = [
+        dataclasses.replace(make_event(i, f"e {i}"), session_id="rare" if i % 100 == 7 else "common")
+        for i in range(20_000)
+    ]
+    store.upsert_events(events)
+    rows = embed(events, dim=dim, seed=4)
+    store.write_embeddings(rows)
+    store.ensure_vector_index(dim)
+    scope = RecallScope(session_id="rare")
+    target = rows[1207]  # one of the rare session's events
+    plan = store.explain_recall(target.embedding, MODEL, dim, k=10, scope=scope, force_index=True)
+    assert f"Index Scan using {vector_index_name(dim)}" in plan, plan
+    hits = store.recall(target.embedding, MODEL, dim, k=10, scope=scope)
+    assert len(hits) == 10
+    assert hits[0].event_id == events[1207].id
+    assert {hit.session_id for hit in hits} == {"rare"}
+
+
+def test_text_recall_matches_any_word_and_weighs_rare_words_more(store: MemoryStore) -> None:
+    contents = [f"checked the port of service {i}" for i in range(40)] + [
+        "staging redis listens on 6391",
+        "redis cache warmed after the deploy",
+    ]
+    events = [make_event(i, text) for i, text in enumerate(contents)]
+    store.upsert_events(events)
+    question = "Which port does the staging redis use?"
+    hits = store.recall(None, MODEL, 0, k=5, query_text=question, mode="text")
+    # Every word of the question is in no event, so an all-words query would find nothing.
+    assert hits[0].event_id == events[40].id, [h.content for h in hits]
+    assert hits[1].event_id == events[41].id
+    assert [h.text_rank for h in hits] == [1, 2, 3, 4, 5]
+    assert store.recall(None, MODEL, 0, k=5, query_text="the of and", mode="text") == []
+
+
+def test_scope_arguments_are_checked_before_any_query() -> None:
+    with pytest.raises(ValueError, match="no time zone"):
+        scope_of(since="2026-11-20T10:00:00")
+    with pytest.raises(ValueError, match="before since"):
+        scope_of(since="2026-11-21", until="2026-11-20T00:00:00Z")
+    with pytest.raises(ValueError, match="neither a day"):
+        scope_of(until="yesterday")
+    assert scope_of(until="2026-11-20").until == datetime(2026, 11, 20, 23, 59, 59, 999999, tzinfo=UTC)
+    with pytest.raises(ValueError, match="metadata filter"):
+        RecallScope(where={"repo": ["a", "b"]})
+    with pytest.raises(ValueError, match="mode must be"):
+        recall_statement("s", None, MODEL, DIM, 5, "x", "fuzzy", 50)
+    with pytest.raises(ValueError, match="k must be"):
+        recall_statement("s", None, MODEL, DIM, 0, "x", "text", 50)
+
+
+def test_calls_reuse_one_pooled_connection_with_the_vector_type_registered(store: MemoryStore) -> None:
+    events = [make_event(i) for i in range(10)]
+    store.upsert_events(events)
+    rows = embed(events)
+    store.write_embeddings(rows)
+    opened = store._connection_pool().get_stats()["connections_num"]
+    for row in rows:
+        assert store.recall(row.embedding, MODEL, DIM, k=1)[0].event_id == row.event_id
+    stats = store._connection_pool().get_stats()
+    assert stats["connections_num"] == opened <= 2, stats  # ten recalls, no new connection
+    assert stats["requests_num"] >= 12
+    store.close()
+    assert store.recall(rows[0].embedding, MODEL, DIM, k=1)[0].event_id == rows[0].event_id

@@ -7,15 +7,23 @@ statistics worked out here by hand from the raw observation events of every run.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import random
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import pandas as pd
 import pytest
 
-from athena_assets.defs.observability.metrics import all_stats, combine, format_stats, observed_calls
+from athena_assets.defs.observability.metrics import (
+    all_stats,
+    combine,
+    format_stats,
+    observed_calls,
+    stats_frame,
+)
 from athena_assets.defs.observability.observations import stats_observation
 from athena_assets_tests.helpers import StackHandle, embed_day, run_athena
 from resources.metrics import (
@@ -97,6 +105,8 @@ def test_all_stats_dicts_and_hand_made_dicts() -> None:
         _combined([stats_observation("a", collector.get_all_stats())]) | {"timestamp": "now"}
     )
     assert table.splitlines()[2].split()[:2] == ["reasoning", "3"]
+    frame = stats_frame(_combined([stats_observation("a", collector.get_all_stats())]) | {"timestamp": "now"})
+    assert frame.loc["reasoning", "total_calls"] == 3 and frame.loc["compression", "tokens_saved"] == 60
 
 
 # Tier (c): the real stack.
@@ -210,6 +220,13 @@ def test_athena_metrics_json_equals_the_statistics_of_the_raw_events(
             # Stored figures have three decimals: a sum of rounded samples and a rounded sum may differ
             # in the last one.
             assert reported[kind] == pytest.approx(expected[kind], rel=1e-9, abs=1e-3), kind
+
+    table = run_athena(stack, "metrics", "--csv")
+    assert table.returncode == 0, table.stderr
+    frame = pd.read_csv(io.StringIO(table.stdout), index_col="kind")
+    assert list(frame.index) == list(CALL_KINDS)
+    assert frame.loc["embedding", "total_calls"] == expected["embedding"]["total_calls"]
+    assert frame.loc["embedding", "tokens_processed"] == expected["embedding"]["tokens_processed"]
 
     later = all_stats(stack.instance, since=today + timedelta(days=1))
     assert all(later[kind]["total_calls"] == 0 for kind in CALL_KINDS)  # type: ignore[index]

@@ -36,6 +36,11 @@ class Reasoner(Protocol):
         """Where the calls are recorded."""
         ...
 
+    @property
+    def prompting(self) -> str:
+        """'chat' (ask with `reason`) or 'few-shot' (a base model: continue worked examples, `complete`)."""
+        ...
+
     def use_metrics(self, collector: MetricsCollector) -> Self:
         """Record into `collector` from now on."""
         ...
@@ -55,4 +60,17 @@ class Reasoner(Protocol):
         seed: int | None = None,
     ) -> ReasoningResult:
         """An answer to `prompt`; with `json_schema`, parsed into `ReasoningResult.parsed`."""
+        ...
+
+    def complete(
+        self,
+        text: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        *,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> ReasoningResult:
+        """`text` continued without a chat template; with `json_schema`, parsed into `parsed`."""
         ...

@@ -48,6 +48,11 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
     max_tokens: int = Field(default=512, description="Default cap on generated tokens per call.")
     temperature: float = Field(default=0.2, description="Default sampling temperature.")
     model_name: str = Field(default="", description="The manifest's model name, for messages.")
+    prompting: str = Field(
+        default="chat",
+        description="How the model is best asked: 'chat' (an instruction model with a chat template) or "
+        "'few-shot' (a base model: worked examples continued by `complete`). From the manifest.",
+    )
     stop: list[str] = Field(
         # A base model (no chat template of its own) is served with llama-server's ChatML fallback and
         # does not end its turn by itself; stopping at the turn markers keeps free-text answers clean.
@@ -101,9 +106,11 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
         *,
         stop: list[str] | None = None,
         seed: int | None = None,
+        json_schema: dict[str, Any] | None = None,
     ) -> ReasoningResult:
         """Continue `text` as written, without a chat template: how a base model (one with no chat
-        template of its own, like the offline Gemma 3 270M) is asked what it knows."""
+        template of its own, like the offline Gemma 3 270M) is asked what it knows. With `json_schema`
+        the continuation is grammar-constrained to it and parsed, as in `reason`."""
         if not text.strip():
             raise LlamaCppInputError("the text to complete is empty")
         limit = max_tokens or self.max_tokens
@@ -116,7 +123,9 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
         }
         if seed is not None:
             payload["seed"] = seed
-        return self._generate("/v1/completions", payload, limit, None)
+        if json_schema is not None:
+            payload["json_schema"] = json_schema
+        return self._generate("/v1/completions", payload, limit, json_schema)
 
     def _generate(
         self, path: str, payload: dict[str, Any], limit: int, json_schema: dict[str, Any] | None

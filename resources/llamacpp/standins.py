@@ -59,10 +59,11 @@ Answer = Callable[[str, dict[str, Any] | None], Any]
 class ScriptedReasoner:
     """A `Reasoner` whose answers a test writes; every call is recorded like a real one."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, prompting: str = "chat") -> None:
         self._answer = answer
         self._metrics = MetricsCollector()
         self.prompts: list[str] = []
+        self.prompting = prompting
 
     @property
     def metrics(self) -> MetricsCollector:
@@ -89,6 +90,22 @@ class ScriptedReasoner:
         seed: int | None = None,
     ) -> ReasoningResult:
         """The scripted answer to `prompt`; an exception the script returns is raised, as a server's."""
+        return self._scripted(prompt, json_schema)
+
+    def complete(
+        self,
+        text: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        *,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> ReasoningResult:
+        """The scripted continuation of `text`, recorded like `reason`."""
+        return self._scripted(text, json_schema)
+
+    def _scripted(self, prompt: str, json_schema: dict[str, Any] | None) -> ReasoningResult:
         self.prompts.append(prompt)
         answer = self._answer(prompt, json_schema)
         if isinstance(answer, LlamaCppOutputError):

@@ -1,22 +1,32 @@
 """The inbox: event files accepted by `athena ingest`, stored by content, read by the pipeline.
 
 Files are named after their content's sha256, so ingesting the same file twice stores it once and the
-new-events sensor, keyed on that hash, starts no second run.
+new-events sensor, keyed on that hash, starts no second run. Events an assistant remembers one at a
+time (`remember`) go to one file per day, `remembered-<day>.jsonl`, rewritten whole under a lock and
+fsynced before the call returns, so a crash leaves the old file or the new one, never half a line.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-from resources.memory.event_files import ParsedFile, parse_event_file
+from resources.memory.event_files import Event, ParsedFile, parse_event_file
 
 _HASH_CHARS = 16
+_REMEMBER_LOCK = ".remember.lock"
 
 
 @dataclass(frozen=True)
@@ -67,3 +77,55 @@ class InboxResource(dg.ConfigurableResource):
         # The rename makes the file appear whole: the sensor never reads a half-copied file.
         partial.replace(target)
         return target, True
+
+    def remember(self, record: Mapping[str, Any]) -> Event:
+        """Append one event, validated exactly as a line of an ingested file, to its day's remembered
+        file, durably (written and fsynced before returning) and idempotently (an event whose id is
+        already there is not written again). Raises ValueError with the validation's reason."""
+        line = json.dumps(dict(record), ensure_ascii=False, sort_keys=True).encode() + b"\n"
+        directory = self.directory()
+        with _locked(directory / _REMEMBER_LOCK):
+            event = self._validated(directory, line)
+            target = directory / f"remembered-{event.day.isoformat()}.jsonl"
+            existing = target.read_bytes() if target.exists() else b""
+            if existing and event.id not in {known.id for known in self.parse(target).events}:
+                _write_durably(target, existing.rstrip(b"\n") + b"\n" + line)
+            elif not existing:
+                _write_durably(target, line)
+            return next(known for known in self.parse(target).events if known.id == event.id)
+
+    def _validated(self, directory: Path, line: bytes) -> Event:
+        with tempfile.NamedTemporaryFile(dir=directory, suffix=".part") as candidate:
+            candidate.write(line)
+            candidate.flush()
+            parsed = self.parse(Path(candidate.name))
+        if parsed.rejected:
+            raise ValueError(parsed.rejected[0].reason)
+        return parsed.events[0]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `path` (created if missing): two processes remembering at once
+    take turns, so neither overwrites the other's event."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_durably(target: Path, data: bytes) -> None:
+    """Replace `target` with `data`: written and fsynced beside it, renamed, the directory fsynced."""
+    partial = target.with_suffix(".jsonl.part")
+    with partial.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    partial.replace(target)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -117,6 +117,23 @@ class PatternRecord:
 
 
 @dataclass(frozen=True)
+class KnownPattern:
+    """A pattern of earlier days and how many of the asked-about events it already cites."""
+
+    pattern_id: str
+    title: str
+    description: str
+    kind: str
+    confidence: float
+    method: str
+    shared: int
+    # The distinct events the pattern cites on those earlier days.
+    evidence: int
+    # Cosine similarity of the pattern's evidence centroid and the asked-about events' centroid.
+    similarity: float
+
+
+@dataclass(frozen=True)
 class PatternCheck:
     """Provenance of the patterns (the asset checks' evidence)."""
 
@@ -249,6 +266,17 @@ RECOMPUTE_PATTERNS = """UPDATE {patterns} AS p SET
         WHERE v.pattern_id = ANY(%(ids)s) GROUP BY v.pattern_id
     ) AS t ON t.pattern_id = s.pattern_id
     WHERE p.pattern_id = s.pattern_id"""
+
+# The pattern of days before %(day)s citing most of the given events (ties: more support, then smaller id).
+# Only earlier days count, so re-running a day finds what its first run found.
+KNOWN_PATTERN = """SELECT p.pattern_id, p.title, p.description, p.kind, p.confidence, p.method,
+        count(DISTINCT v.event_id) FILTER (WHERE v.event_id = ANY(%(ids)s))::int AS shared,
+        count(DISTINCT v.event_id)::int AS evidence,
+        (1 - (p.evidence_centroid <=> %(c)s))::float8 AS similarity
+    FROM {evidence} AS v JOIN {patterns} AS p ON p.pattern_id = v.pattern_id
+    WHERE v.day < %(day)s AND p.model_sha256 = %(model)s AND p.dimension = %(dim)s
+    GROUP BY p.pattern_id
+    ORDER BY shared DESC, p.evidence_centroid <=> %(c)s, p.pattern_id LIMIT %(limit)s"""
 
 # The nearest pattern of the same embedding model whose text is alike AND whose evidence events are alike:
 # a small model gives unrelated clusters the same generic title, and text alone would merge them. Ties go

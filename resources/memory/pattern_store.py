@@ -23,6 +23,7 @@ from resources.memory.pattern_schema import (
     ANSWERS,
     EVENT_VECTORS,
     EVIDENCE,
+    KNOWN_PATTERN,
     LIST_EVIDENCE,
     LIST_PATTERNS,
     NEAREST_PATTERN,
@@ -33,6 +34,7 @@ from resources.memory.pattern_schema import (
     DayWrite,
     EventVector,
     EvidenceEvent,
+    KnownPattern,
     NewObservation,
     PatternCheck,
     PatternRecord,
@@ -132,6 +134,18 @@ class PatternStore(PostgresStore):
         )
         with self._connect() as conn:
             conn.execute(query, (request_sha256, cluster_key, prompt_version, Jsonb(answer), output_tokens))
+
+    def known_patterns(
+        self, event_ids: Sequence[str], centroid: np.ndarray, before: date, model_sha256: str, limit: int = 3
+    ) -> list[KnownPattern]:
+        """Patterns observed on days before `before`, those citing most of `event_ids` first, then by the
+        similarity of their evidence to `centroid` (the events' mean direction)."""
+        params = {
+            "ids": list(event_ids), "c": centroid, "day": before, "model": model_sha256,
+            "dim": centroid.size, "limit": limit,
+        }  # fmt: skip
+        with self._connect() as conn:
+            return [KnownPattern(**row) for row in conn.execute(self._sql(KNOWN_PATTERN), params).fetchall()]
 
     def replace_day(
         self,

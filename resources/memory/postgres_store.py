@@ -1,8 +1,11 @@
-"""What every table owner of the memory has in common: a PostgreSQL schema it creates once, and
-connections to it.
+"""What every table owner of the memory has in common: a PostgreSQL schema it creates once, and a pool
+of connections to it.
 
 A store creates (or migrates) its tables the first time it connects, or at the start of a Dagster run,
-and never again in that process; callers (assets, the CLI) never create tables themselves.
+and never again in that process; callers (assets, the CLI) never create tables themselves. Its
+connections come from one pool per store object (psycopg_pool), each with pgvector's types registered
+once when it is opened, and checked before it is handed out (a restarted server leaves dead ones), so a
+long-lived process (the MCP server, a notebook) pays for a connection once, not per call.
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ import dagster as dg
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 from pydantic import PrivateAttr
+
+# Enough for a run's writer thread, its reader and a sensor; more callers wait for a free connection.
+POOL_SIZE = 4
+
+
+def _register_vector(conn: psycopg.Connection[Any]) -> None:
+    """pgvector's types on a new pooled connection, which must be handed back idle (not in a transaction)."""
+    register_vector(conn)
+    conn.commit()
 
 
 class PostgresStore(dg.ConfigurableResource):
@@ -28,17 +41,32 @@ class PostgresStore(dg.ConfigurableResource):
 
     _schema_ready: bool = PrivateAttr(default=False)
     _schema_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _pool: ConnectionPool | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Create the store's tables at the start of a run, so a database problem fails it at once."""
         self.ensure_schema()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Close the run's connections."""
+        self.close()
+
+    def close(self) -> None:
+        """Close the pool's connections (a later call opens a new pool)."""
+        with self._schema_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def ensure_schema(self) -> None:
         """Create the store's schema and tables if missing, once per store object (idempotent and safe
         to run from several processes at once)."""
         with self._schema_lock:
             if not self._schema_ready:
-                with self._open(vectors=False) as conn:
+                # A plain connection: pgvector's types can be registered only once the extension exists.
+                with psycopg.connect(
+                    self.database_url, connect_timeout=self.connect_timeout_s, row_factory=dict_row
+                ) as conn:
                     # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogs; serialise them.
                     conn.execute(
                         "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"athena-schema:{self.schema_name}",)
@@ -50,19 +78,26 @@ class PostgresStore(dg.ConfigurableResource):
         """The store's own DDL (`CREATE ... IF NOT EXISTS`), run inside `ensure_schema`'s transaction."""
         raise NotImplementedError
 
-    @contextmanager
-    def _open(self, vectors: bool) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        # The connection context commits on success and rolls back on error: one transaction per call.
-        with psycopg.connect(
-            self.database_url, connect_timeout=self.connect_timeout_s, row_factory=dict_row
-        ) as conn:
-            if vectors:
-                register_vector(conn)
-            yield conn
+    def _connection_pool(self) -> ConnectionPool:
+        with self._schema_lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.database_url,
+                    min_size=1,
+                    max_size=POOL_SIZE,
+                    kwargs={"row_factory": dict_row, "connect_timeout": self.connect_timeout_s},
+                    configure=_register_vector,
+                    check=ConnectionPool.check_connection,
+                    timeout=self.connect_timeout_s,
+                    name=f"athena-{self.schema_name}",
+                    open=True,
+                )
+            return self._pool
 
     @contextmanager
-    def _connect(self, vectors: bool = True) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        """A connection (one transaction) to a database whose schema this store has ensured."""
+    def _connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection (one transaction: committed on success, rolled back on error) to a
+        database whose schema this store has ensured."""
         self.ensure_schema()
-        with self._open(vectors) as conn:
-            yield conn
+        with self._connection_pool().connection() as conn:
+            yield conn  # type: ignore[misc]  # the pool's connections use dict_row

@@ -96,7 +96,7 @@ class PromptStore(PostgresStore):
         self, day: date, original: str, compressed: str, result: CompressionResult, patterns: int
     ) -> StoredPrompt:
         """Upsert the day's row and write its Markdown file; both describe the same prompt."""
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             conn.execute(
                 _upsert(self._table()),
                 (
@@ -129,9 +129,25 @@ class PromptStore(PostgresStore):
             path,
         )
 
+    def compressed(self, day: date | None = None) -> tuple[str, StoredPrompt] | None:
+        """The compressed prompt of `day` (the latest day when None) and its figures, or None when
+        there is none."""
+        query = sql.SQL(
+            "SELECT * FROM {} WHERE day = %s OR %s::date IS NULL ORDER BY day DESC LIMIT 1"
+        ).format(self._table())
+        with self._connect() as conn:
+            row = conn.execute(query, (day, day)).fetchone()
+        if row is None:
+            return None
+        figures = StoredPrompt(
+            day, row["original_tokens"], row["compressed_tokens"], row["ratio"], row["tokens_saved"],
+            row["dollars_saved"], row["method"], self.file_for(day),
+        )  # fmt: skip
+        return row["compressed_prompt"], figures
+
     def totals(self) -> tuple[int, int, float]:
         """(prompts, tokens saved, dollars saved) over every stored day."""
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 sql.SQL(
                     "SELECT count(*) AS prompts, coalesce(sum(tokens_saved), 0) AS tokens, "

@@ -1,4 +1,5 @@
-"""The memory store's SQL and records: DDL, upserts and recall queries, and the frozen row types.
+"""The memory store's SQL and records: DDL and upserts, and the frozen row types (recall queries:
+`resources/memory/recall.py`).
 
 `MemoryStore` (resources/memory/store.py) is the only owner of these tables and the only caller of this
 SQL. Embeddings sit in a `vector` column without a fixed width, tagged with the model's sha256 and
@@ -99,7 +100,8 @@ class EmbeddingCheck:
 
 @dataclass(frozen=True)
 class RecallHit:
-    """One recalled event: `score` is cosine similarity (vector mode) or the fused RRF score (hybrid)."""
+    """One recalled event: `score` is cosine similarity (vector mode), the BM25-style word score (text)
+    or the fused RRF score (hybrid); the ranks say where each branch placed it."""
 
     event_id: str
     score: float
@@ -107,6 +109,25 @@ class RecallHit:
     content: str
     vector_rank: int | None
     text_rank: int | None
+    event_type: str | None = None
+    source: str | None = None
+    session_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of this hit (CLI `--json`, the MCP tools)."""
+        return {
+            "event_id": self.event_id,
+            "score": round(self.score, 6),
+            "occurred_at": self.occurred_at.isoformat(),
+            "content": self.content,
+            "event_type": self.event_type,
+            "source": self.source,
+            "session_id": self.session_id,
+            "metadata": self.metadata,
+            "vector_rank": self.vector_rank,
+            "text_rank": self.text_rank,
+        }
 
 
 @dataclass(frozen=True)
@@ -161,9 +182,23 @@ def schema_statements(schema: str) -> list[sql.Composable]:
             )"""
         ).format(events),
         sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_day_idx ON {} (day)").format(events),
+        # Recall's word branch reads the lexemes of every candidate: stored once, not parsed per query.
         sql.SQL(
-            "CREATE INDEX IF NOT EXISTS episodic_events_content_fts_idx ON {} "
-            "USING gin (to_tsvector('english', content))"
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS content_tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('english', content)) STORED"
+        ).format(events),
+        sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, "episodic_events_content_fts_idx")),
+        sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_tsv_idx ON {} USING gin (content_tsv)").format(
+            events
+        ),
+        # Scoped recall (source, session, type, time range, metadata containment).
+        sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_session_idx ON {} (session_id)").format(events),
+        sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_source_idx ON {} (source)").format(events),
+        sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_type_idx ON {} (event_type)").format(events),
+        sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_occurred_idx ON {} (occurred_at)").format(events),
+        sql.SQL(
+            "CREATE INDEX IF NOT EXISTS episodic_events_metadata_idx ON {} "
+            "USING gin (metadata jsonb_path_ops)"
         ).format(events),
         sql.SQL(
             """CREATE TABLE IF NOT EXISTS {} (
@@ -252,66 +287,3 @@ def vector_index_statement(schema: str, dimension: int) -> sql.Composable:
         vtype=vector_type(dimension),
         dim=sql.Literal(checked_dimension(dimension)),
     )
-
-
-# The recall queries live beside the index DDL because the planner uses an index only when the query
-# repeats its expression and predicate exactly: `embedding::vector(<dim>) <=> ...` and `dimension = <dim>`.
-_NEAREST = """SELECT x.event_id, x.embedding::{vtype} <=> %(q)s::{vtype} AS distance
-              FROM {emb} AS x WHERE x.model_sha256 = %(model)s AND x.dimension = {dim}
-              ORDER BY x.embedding::{vtype} <=> %(q)s::{vtype} LIMIT {limit}"""
-
-_VECTOR_RECALL = """SELECT n.event_id, (1 - n.distance)::float8 AS score, e.occurred_at, e.content,
-       row_number() OVER (ORDER BY n.distance, n.event_id)::int AS vector_rank, NULL::int AS text_rank
-FROM ({nearest}) AS n JOIN {events} AS e ON e.id = n.event_id
-ORDER BY n.distance, n.event_id"""
-
-_HYBRID_RECALL = """WITH vec AS (
-    SELECT event_id, row_number() OVER (ORDER BY distance, event_id)::int AS rank FROM ({nearest}) AS n
-), txt AS (
-    SELECT id AS event_id, row_number() OVER (ORDER BY r DESC, id)::int AS rank
-    FROM (SELECT e.id, ts_rank_cd(to_tsvector('english', e.content), query) AS r
-          FROM {events} AS e, websearch_to_tsquery('english', %(text)s) AS query
-          WHERE to_tsvector('english', e.content) @@ query
-          ORDER BY r DESC, e.id LIMIT %(n)s) AS matched
-), fused AS (
-    SELECT coalesce(v.event_id, t.event_id) AS event_id, v.rank AS vector_rank, t.rank AS text_rank,
-           coalesce(1.0 / (60 + v.rank), 0) + coalesce(1.0 / (60 + t.rank), 0) AS score
-    FROM vec AS v FULL OUTER JOIN txt AS t ON t.event_id = v.event_id
-)
-SELECT f.event_id, f.score::float8 AS score, e.occurred_at, e.content, f.vector_rank, f.text_rank
-FROM fused AS f JOIN {events} AS e ON e.id = f.event_id
-ORDER BY f.score DESC, f.event_id LIMIT %(k)s"""
-
-
-def recall_statement(
-    schema: str,
-    query_vector: Sequence[float] | np.ndarray,
-    model_sha256: str,
-    dimension: int,
-    k: int,
-    query_text: str | None,
-    mode: str,
-    candidates: int,
-) -> tuple[sql.Composed, dict[str, Any]]:
-    """The recall query and its parameters (see `MemoryStore.recall`), after validating the inputs."""
-    dim = checked_dimension(dimension)
-    vector = np.asarray(query_vector, dtype=np.float32)
-    if vector.shape != (dim,) or not np.isfinite(vector).all():
-        raise ValueError(f"query vector must be {dim} finite numbers, got shape {vector.shape}")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, not {k}")
-    params: dict[str, Any] = {"q": vector, "model": model_sha256, "k": int(k), "n": max(int(candidates), k)}
-    parts = {"events": sql.Identifier(schema, EVENTS), "vtype": vector_type(dim)}
-    nearest = {**parts, "emb": sql.Identifier(schema, EMBEDDINGS), "dim": sql.Literal(dim)}
-    if mode == "vector":
-        inner = sql.SQL(_NEAREST).format(**nearest, limit=sql.SQL("%(k)s"))
-        return sql.SQL(_VECTOR_RECALL).format(nearest=inner, events=parts["events"]), params
-    if mode == "hybrid":
-        if not query_text or not query_text.strip():
-            raise ValueError("hybrid recall needs query_text (the words to match exactly)")
-        inner = sql.SQL(_NEAREST).format(**nearest, limit=sql.SQL("%(n)s"))
-        return sql.SQL(_HYBRID_RECALL).format(nearest=inner, events=parts["events"]), {
-            **params,
-            "text": query_text,
-        }
-    raise ValueError(f"mode must be 'vector' or 'hybrid', not {mode!r}")

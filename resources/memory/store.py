@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -17,6 +17,7 @@ from psycopg import sql
 
 from resources.memory.event_files import Event, RejectedLine
 from resources.memory.postgres_store import PostgresStore
+from resources.memory.recall import RecallMode, RecallScope, recall_statement
 from resources.memory.schema import (
     DEAD_LETTERS,
     EMBEDDINGS,
@@ -32,7 +33,6 @@ from resources.memory.schema import (
     StoreStats,
     UpsertCounts,
     checked_dimension,
-    recall_statement,
     schema_statements,
     vector_index_statement,
 )
@@ -42,6 +42,7 @@ _EVENT_COLUMNS = (
     "source_file, source_line"
 )
 _MISSING_IDS_SHOWN = 20
+INDEX_BUILD_MEMORY = "512MB"
 
 
 def _tune_index_scan(conn: psycopg.Connection[dict[str, Any]], candidates: int) -> None:
@@ -64,8 +65,11 @@ class MemoryStore(PostgresStore):
 
     def ensure_vector_index(self, dimension: int) -> None:
         """Create the cosine HNSW index over rows of `dimension` (idempotent)."""
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"athena-schema:{self.schema_name}",))
+            # pgvector builds the graph several times faster while it fits in maintenance_work_mem
+            # (64 MB by default: about 30,000 vectors of 384 dimensions).
+            conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
             conn.execute(vector_index_statement(self.schema_name, dimension))
 
     def upsert_events(self, events: Sequence[Event]) -> UpsertCounts:
@@ -77,7 +81,7 @@ class MemoryStore(PostgresStore):
         latest = {event.id: event for event in events}
         if not latest:
             return UpsertCounts(0, 0, 0)
-        with self._connect(vectors=False) as conn, conn.cursor() as cur:
+        with self._connect() as conn, conn.cursor() as cur:
             cur.execute(
                 "CREATE TEMP TABLE incoming_events (id text, occurred_at timestamptz, event_type text, "
                 "source text, session_id text, content text, content_sha256 text, metadata jsonb, "
@@ -101,7 +105,7 @@ class MemoryStore(PostgresStore):
         """Store rejected lines of the file with `file_sha256`; returns how many were new or changed."""
         if not rejected:
             return 0
-        with self._connect(vectors=False) as conn, conn.cursor() as cur:
+        with self._connect() as conn, conn.cursor() as cur:
             cur.executemany(
                 sql.SQL(UPSERT_DEAD_LETTERS).format(self._table(DEAD_LETTERS)),
                 [(r.file, file_sha256, r.line, r.excerpt, r.reason, r.day) for r in rejected],
@@ -116,7 +120,7 @@ class MemoryStore(PostgresStore):
     def dead_letter_count(self, day: date) -> int:
         """Rejected lines whose timestamp fell on `day`."""
         query = sql.SQL("SELECT count(*) AS n FROM {} WHERE day = %s").format(self._table(DEAD_LETTERS))
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             return int(conn.execute(query, (day,)).fetchone()["n"])
 
     def dead_letters(self, file_sha256: str | None = None) -> list[DeadLetter]:
@@ -125,7 +129,7 @@ class MemoryStore(PostgresStore):
             "SELECT file, file_sha256, line, excerpt, reason, day, recorded_at FROM {} "
             "WHERE %(sha)s::text IS NULL OR file_sha256 = %(sha)s ORDER BY file, file_sha256, line"
         ).format(self._table(DEAD_LETTERS))
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             return [DeadLetter(**row) for row in conn.execute(query, {"sha": file_sha256})]
 
     def events_for_days(self, start: date, end_inclusive: date) -> list[StoredEvent]:
@@ -133,7 +137,7 @@ class MemoryStore(PostgresStore):
         query = sql.SQL(
             "SELECT {cols} FROM {events} WHERE day BETWEEN %s AND %s ORDER BY occurred_at, id"
         ).format(cols=sql.SQL(_EVENT_COLUMNS), events=self._table(EVENTS))
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             return [StoredEvent(**row) for row in conn.execute(query, (start, end_inclusive))]
 
     def event_count(self, start: date, end_inclusive: date) -> int:
@@ -141,7 +145,7 @@ class MemoryStore(PostgresStore):
         query = sql.SQL("SELECT count(*) AS n FROM {} WHERE day BETWEEN %s AND %s").format(
             self._table(EVENTS)
         )
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             return int(conn.execute(query, (start, end_inclusive)).fetchone()["n"])
 
     def events_due_for_embedding(
@@ -154,7 +158,7 @@ class MemoryStore(PostgresStore):
                    AND x.content_sha256 = e.content_sha256)
                ORDER BY e.occurred_at, e.id"""
         ).format(cols=sql.SQL(_EVENT_COLUMNS), events=self._table(EVENTS), emb=self._table(EMBEDDINGS))
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             return [StoredEvent(**row) for row in conn.execute(query, (start, end_inclusive, model_sha256))]
 
     def write_embeddings(self, rows: Sequence[EmbeddingRow]) -> int:
@@ -218,7 +222,7 @@ class MemoryStore(PostgresStore):
                  ON x.event_id = e.id AND x.model_sha256 = %s AND x.content_sha256 = e.content_sha256
                WHERE e.day BETWEEN %s AND %s ORDER BY e.occurred_at, e.id"""
         ).format(events=self._table(EVENTS), emb=self._table(EMBEDDINGS))
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             rows = conn.execute(query, (model_sha256, start, end_inclusive)).fetchall()
         present = [r for r in rows if r["current"]]
         return EmbeddingCheck(
@@ -232,22 +236,24 @@ class MemoryStore(PostgresStore):
 
     def recall(
         self,
-        query_vector: Sequence[float] | np.ndarray,
+        query_vector: Sequence[float] | np.ndarray | None,
         model_sha256: str,
         dimension: int,
         k: int = 5,
         query_text: str | None = None,
-        mode: Literal["vector", "hybrid"] = "vector",
+        mode: RecallMode = "vector",
         candidates: int = 50,
+        scope: RecallScope | None = None,
     ) -> list[RecallHit]:
-        """The `k` events nearest the query, best first.
+        """The `k` events of `scope` (all when None) nearest the query, best first.
 
         `vector` ranks by cosine similarity (score = 1 - cosine distance) through the HNSW index: use it
-        for paraphrases and questions in other words. `hybrid` fuses (RRF, k=60) the top `candidates`
-        of that ranking with PostgreSQL full-text ranking of `query_text`: use it when the query holds
-        exact tokens (error codes, identifiers, file names) that embeddings blur.
+        for paraphrases and questions in other words. `text` ranks by the words of `query_text` (any of
+        them, rarer words weighing more; no vector needed). `hybrid` fuses (RRF, k=60) the top
+        `candidates` of both: use it when the query holds exact tokens (error codes, identifiers, file
+        names) that embeddings blur. See `resources/memory/recall.py`.
         """
-        args = (query_vector, model_sha256, dimension, k, query_text, mode, candidates)
+        args = (query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope)
         query, params = recall_statement(self.schema_name, *args)
         with self._connect() as conn:
             _tune_index_scan(conn, params["n"])
@@ -260,12 +266,13 @@ class MemoryStore(PostgresStore):
         dimension: int,
         k: int = 5,
         query_text: str | None = None,
-        mode: Literal["vector", "hybrid"] = "vector",
+        mode: RecallMode = "vector",
         force_index: bool = False,
+        scope: RecallScope | None = None,
     ) -> str:
         """The plan PostgreSQL picks for the same `recall(...)`; `force_index` turns sequential scans off,
         to show the HNSW index is usable on tables too small for the planner to prefer it."""
-        args = (query_vector, model_sha256, dimension, k, query_text, mode, 50)
+        args = (query_vector, model_sha256, dimension, k, query_text, mode, 50, scope)
         query, params = recall_statement(self.schema_name, *args)
         with self._connect() as conn:
             _tune_index_scan(conn, params["n"])
@@ -274,6 +281,15 @@ class MemoryStore(PostgresStore):
             rows = conn.execute(sql.SQL("EXPLAIN (COSTS OFF) ") + query, params).fetchall()
         return "\n".join(row["QUERY PLAN"] for row in rows)
 
+    def in_scope(self, event_ids: Sequence[str], scope: RecallScope) -> set[str]:
+        """The ids among `event_ids` of events inside `scope`."""
+        condition, params = scope.condition("e")
+        query = sql.SQL("SELECT e.id FROM {} AS e WHERE e.id = ANY(%(ids)s) {}").format(
+            self._table(EVENTS), condition
+        )
+        with self._connect() as conn:
+            return {row["id"] for row in conn.execute(query, {**params, "ids": list(event_ids)}).fetchall()}
+
     def stats(self) -> StoreStats:
         """Row counts of events, embeddings and dead letters, and the number of distinct event days."""
         query = sql.SQL(
@@ -281,5 +297,5 @@ class MemoryStore(PostgresStore):
                       (SELECT count(*) FROM {dead}) AS dead_letters,
                       (SELECT count(DISTINCT day) FROM {events}) AS days"""
         ).format(events=self._table(EVENTS), emb=self._table(EMBEDDINGS), dead=self._table(DEAD_LETTERS))
-        with self._connect(vectors=False) as conn:
+        with self._connect() as conn:
             return StoreStats(**conn.execute(query).fetchone())

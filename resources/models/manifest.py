@@ -40,11 +40,16 @@ class ModelSpec:
     pooling: str | None = None
     document_prefix: str = ""
     query_prefix: str = ""
+    # How a reasoning model is asked: "chat" (instruction model) or "few-shot" (base model, no template).
+    prompting: str = "chat"
 
     @property
     def source_scheme(self) -> str:
         """The scheme part of `source` (https, file, pypi-assemble, ...)."""
         return urlsplit(self.source).scheme
+
+
+PROMPTING = ("chat", "few-shot")
 
 
 def _check_file_name(where: str, file: str) -> None:
@@ -72,6 +77,8 @@ def _spec(profile: str, role: str, raw: dict[str, Any]) -> ModelSpec:
     sha = raw.get("sha256")
     if sha is not None and not _SHA256.match(sha):
         raise ManifestError(f"{where}: sha256 {sha!r} is not 64 lowercase hex digits")
+    if raw.get("prompting", "chat") not in PROMPTING:
+        raise ManifestError(f"{where}: prompting {raw['prompting']!r} must be one of {', '.join(PROMPTING)}")
     if role == "embedding" and not raw.get("embedding_dim"):
         raise ManifestError(f"{where}: an embedding model needs embedding_dim")
     return ModelSpec(profile=profile, role=role, **raw)  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Consolidating one day: cluster its events, ask the reasoning model for the patterns of each cluster,
-embed the patterns and store them. Plain Python over the resources, so the asset and the benchmark run
-exactly the same steps.
+embed the patterns and store them. A cluster whose events are mostly evidence of a pattern of earlier
+days reinforces that pattern without a call (a theme recurring all week is asked about once). Plain
+Python over the resources, so the asset and the benchmark run exactly the same steps.
 
 Generation is as deterministic as the server allows (temperature 0 and a seed derived from the cluster's
 members); since llama-server still varies when its prompt cache is reused, the answer to each exact
@@ -35,10 +36,16 @@ from athena_assets.defs.consolidation.gate import gate
 from athena_assets.defs.consolidation.prompting import Prompting
 from athena_assets.defs.consolidation.report import ClusterOutcome, DayReport, reasoning_summary
 from resources.llamacpp.interfaces import Embedder, Reasoner
-from resources.memory.pattern_schema import EventVector, NewObservation
+from resources.memory.pattern_schema import EventVector, KnownPattern, NewObservation
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
 from resources.metrics import MetricsCollector
+
+# A cluster reinforces an earlier pattern when at least this share of the smaller of the two (the
+# cluster's events, the pattern's evidence) is common to both: a model cites only some of a cluster's
+# events, so the cluster's size alone would rarely recognise the theme again.
+KNOWN_SHARE = 0.5
+KNOWN_MIN_SHARED = 2
 
 
 @dataclass(frozen=True)
@@ -63,11 +70,13 @@ def consolidate_cluster(
     content: Mapping[str, str],
     prompting: Prompting,
     event_types: Mapping[str, str | None] | None = None,
+    known: KnownPattern | None = None,
 ) -> tuple[ClusterOutcome, list[PatternDraft]]:
-    """The patterns of one cluster: the model's, where an answer passes the gate (`gate.py`), else one
-    extractive pattern built from the events (`extractive.py`). `content` holds the texts of the whole
-    window (the rarer a phrase there, the more it names the cluster); the outcome says what was shown,
-    asked, kept and rejected."""
+    """The patterns of one cluster: the `known` pattern of earlier days when it still passes the gate
+    with this cluster's events as evidence (no call), else the model's, where an answer passes the gate
+    (`gate.py`), else one extractive pattern built from the events (`extractive.py`). `content` holds
+    the texts of the whole window (the rarer a phrase there, the more it names the cluster); the outcome
+    says what was shown, asked, kept and rejected."""
     kept = set(prompting.shown(cluster, content))
     shown_ids = [event_id for event_id in cluster.member_ids if event_id in kept]
     trimmed = len(cluster.member_ids) - len(shown_ids)
@@ -76,6 +85,16 @@ def consolidate_cluster(
         failure = "not one event fits max_prompt_tokens"
         return ClusterOutcome(cluster.key, members, 0, trimmed, 0, 0, 0, 0, failure), []
     labels = [prompt.event_label(position) for position in range(len(shown_ids))]
+    if known is not None:
+        draft = PatternDraft(
+            known.title, known.description, known.kind, known.confidence, tuple(shown_ids), known.method
+        )
+        if gate([draft], content)[0]:
+            outcome = ClusterOutcome(
+                cluster.key, members, len(shown_ids), trimmed, 0, 1, 0, 0, method=known.method,
+                known=known.title,
+            )  # fmt: skip
+            return outcome, [draft]
     label_ids = dict(zip(labels, shown_ids, strict=True))
     lines = [
         prompt.event_line(label, content[event_id], prompting.config.max_event_chars)
@@ -131,6 +150,27 @@ def _clusters(day: date, events: list[EventVector], config: ConsolidationConfig)
     return clusters, len(earlier)
 
 
+def _known(
+    cluster: Cluster,
+    day: date,
+    config: ConsolidationConfig,
+    store: PatternStore,
+    model_sha256: str,
+    vector_of: Mapping[str, np.ndarray],
+) -> KnownPattern | None:
+    """The earlier pattern this cluster is about, if reinforcing is on: one that shares enough events
+    with it (see `KNOWN_SHARE`), or else whose evidence lies as close to the cluster's events as
+    `known_similarity` asks (the same theme met again in new events)."""
+    if not config.reinforce_known:
+        return None
+    centroid = evidence_centroid([vector_of[event_id] for event_id in cluster.member_ids])
+    for found in store.known_patterns(cluster.member_ids, centroid, day, model_sha256):
+        enough = max(KNOWN_MIN_SHARED, KNOWN_SHARE * min(len(cluster.member_ids), found.evidence))
+        if found.shared >= enough or found.similarity >= config.known_similarity:
+            return found
+    return None
+
+
 def consolidate_day(
     day: date,
     config: ConsolidationConfig,
@@ -156,12 +196,14 @@ def consolidate_day(
     clients.reasoning.use_metrics(collector)
     prompting = Prompting(config, clients.reasoning, clients.patterns, reasoning_model)
     content = {event.id: event.content for event in events}
+    vector_of = {event.id: event.vector for event in events}
     event_types = {event.id: event.event_type for event in events}
     outcomes: list[ClusterOutcome] = []
     observations: list[tuple[ClusterOutcome, int, PatternDraft]] = []
     try:
         for cluster in clusters:
-            outcome, drafts = consolidate_cluster(cluster, content, prompting, event_types)
+            known = _known(cluster, day, config, clients.patterns, model_sha256, vector_of)
+            outcome, drafts = consolidate_cluster(cluster, content, prompting, event_types, known)
             outcomes.append(outcome)
             observations += [(outcome, index, draft) for index, draft in enumerate(drafts)]
             say(outcome.describe(day))
@@ -170,7 +212,6 @@ def consolidate_day(
     reasoned = time.monotonic()
 
     texts = [pattern_text(draft) for _, _, draft in observations]
-    vector_of = {event.id: event.vector for event in events}
     vectors = clients.embeddings.embed_batch(texts) if texts else []
     embedded = time.monotonic()
     rows = [

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from athena_assets.defs.consolidation.clustering import PatternDraft
-from athena_assets.defs.consolidation.prompt import KINDS, SYSTEM, build_prompt
+from athena_assets.defs.consolidation.prompt import EXAMPLE_WORDS, FEW_SHOT, KINDS, SYSTEM, build_prompt
 
 _WORD = re.compile(r"[a-z][a-z0-9_\-]{2,}")
 # Numbered or ordinal slot-fillers: "Test 3", "Pattern 2", "1.1", "3. ...", "The third thing I did".
@@ -38,7 +38,8 @@ _GENERIC = {
     "unknown",
 }
 # Words of the prompt's frame: a title made only of them describes the task, not the events.
-_PROMPT_WORDS = frozenset(_WORD.findall(f"{SYSTEM} {build_prompt([], 1)} {' '.join(KINDS)}".lower()))
+_INSTRUCTIONS = f"{SYSTEM} {build_prompt([], 1)} {FEW_SHOT.splitlines()[0]} {' '.join(KINDS)}"
+_PROMPT_WORDS = frozenset(_WORD.findall(_INSTRUCTIONS.lower()))
 
 
 def content_words(text: str) -> set[str]:
@@ -65,6 +66,9 @@ def rejection(
         return f"title {title!r} only repeats the prompt's words"
     if not title_words & evidence_words:
         return f"title {title!r} shares no word with its evidence"
+    copied = sorted((title_words | description_words) & EXAMPLE_WORDS - evidence_words)
+    if copied:
+        return f"copies {', '.join(copied)} from the prompt's examples"
     # A pattern's title names what its events share, not a detail of one of them.
     if 2 * sum(bool(title_words & words) for words in per_event) < len(per_event):
         return f"title {title!r} names fewer than half of its evidence events"

@@ -1,9 +1,18 @@
-"""The consolidation prompt: one cluster of related events in, the lasting patterns they show out.
+"""The consolidation prompts: one cluster of related events in, the lasting pattern(s) they show out.
 
 Events are shown under short local labels (E1, E2, ...) rather than their ids, because a small model
 copies a two-character label reliably and a 40-character id rarely; the answer schema lists the labels
-as an `enum`, so grammar-constrained generation can only cite events that were shown. The prompt carries
-no example answer: a small base model copies an example verbatim instead of describing its own events.
+as an `enum`, so grammar-constrained generation can only cite events that were shown.
+
+Two ways of asking, chosen by the model (the manifest's `prompting`):
+- `chat`, for an instruction model (production Qwen2.5-7B-Instruct): a system message and a question,
+  answered as `{"patterns": [...]}` (up to `max_patterns_per_cluster`).
+- `few-shot`, for a base model (offline Gemma 3 270M), which continues text and follows no instruction:
+  two worked examples of events and their pattern as one line of compact JSON, then the cluster's
+  events and `Pattern: `, continued under the grammar of one pattern. On the sample this passes the gate
+  about twice as often as the chat prompt (which the 270M model answers with `Test 1`) and answers in
+  fewer tokens; the examples are on subjects far from any history so that a copied phrase is caught by
+  the gate (`EXAMPLE_WORDS`).
 
 Bump `PROMPT_VERSION` whenever the wording, the schema or the label scheme changes.
 """
@@ -11,7 +20,7 @@ Bump `PROMPT_VERSION` whenever the wording, the schema or the label scheme chang
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 
 KINDS: tuple[str, ...] = (
     "procedure",
@@ -42,6 +51,34 @@ _QUESTION = (
 )
 
 
+FEW_SHOT = """Each block lists related events from an AI assistant's memory, then the lasting pattern they \
+show, as JSON with a specific title, a kind, a one-sentence description and the supporting events.
+
+Events:
+E1: npm install -g failed with EACCES on the build box
+E2: fixed the npm EACCES error by setting the global prefix to ~/.npm-global
+E3: EACCES again from npm install -g on the new laptop; the same prefix fix worked
+Pattern: {"title":"npm EACCES fixed by a user-owned global prefix","kind":"problem-solution",\
+"description":"Global npm installs fail with EACCES until the prefix points to ~/.npm-global.",\
+"confidence":"high","evidence":["E1","E2","E3"]}
+
+Events:
+E1: user asked for British English in the answers
+E2: user corrected color to colour in the README
+E3: user wants British spelling in commit messages too
+Pattern: {"title":"British English spelling everywhere","kind":"preference",\
+"description":"The user wants British spelling (colour, organise) in answers, docs and commit messages.",\
+"confidence":"high","evidence":["E1","E2","E3"]}
+
+Events:
+"""
+# The examples' subjects: in a pattern whose events do not mention them, they were copied from above.
+EXAMPLE_WORDS = frozenset(
+    {"npm", "eacces", "npm-global", "prefix", "british", "spelling", "colour", "color", "organise", "laptop"}
+)
+_PATTERN_CUE = "Pattern: "
+
+
 def event_label(position: int) -> str:
     """The label of the event shown at `position` (0-based): E1, E2, ..."""
     return f"E{position + 1}"
@@ -61,6 +98,11 @@ def build_prompt(lines: Sequence[str], max_patterns: int) -> str:
     return "\n".join([_HEADER, *lines, "", question])
 
 
+def build_completion(lines: Sequence[str]) -> str:
+    """The few-shot text for a cluster whose events are `lines`, to be continued by one pattern."""
+    return FEW_SHOT + "\n".join(lines) + "\n" + _PATTERN_CUE
+
+
 def answer_schema(
     labels: Sequence[str],
     max_patterns: int,
@@ -74,12 +116,30 @@ def answer_schema(
     generous `max_tokens` always fits it. With `constrain_evidence` the evidence items are an enum of the
     labels; without it any short string is allowed (and unknown labels are dropped after parsing).
     """
+    pattern = pattern_schema(labels, title_chars, description_chars, constrain_evidence)
+    return {
+        "type": "object",
+        "properties": {
+            "patterns": {"type": "array", "minItems": 1, "maxItems": max_patterns, "items": pattern}
+        },
+        "required": ["patterns"],
+        "additionalProperties": False,
+    }
+
+
+def pattern_schema(
+    labels: Sequence[str],
+    title_chars: int = 60,
+    description_chars: int = 200,
+    constrain_evidence: bool = True,
+) -> dict[str, Any]:
+    """The JSON schema of one pattern citing some of `labels` (see `answer_schema`)."""
     label_schema: dict[str, Any] = (
         {"type": "string", "enum": list(labels)}
         if constrain_evidence
         else {"type": "string", "minLength": 1, "maxLength": 8}
     )
-    pattern = {
+    return {
         "type": "object",
         "properties": {
             "title": {"type": "string", "minLength": 3, "maxLength": title_chars},
@@ -89,13 +149,5 @@ def answer_schema(
             "evidence": {"type": "array", "minItems": 1, "maxItems": len(labels), "items": label_schema},
         },
         "required": ["title", "kind", "description", "confidence", "evidence"],
-        "additionalProperties": False,
-    }
-    return {
-        "type": "object",
-        "properties": {
-            "patterns": {"type": "array", "minItems": 1, "maxItems": max_patterns, "items": pattern}
-        },
-        "required": ["patterns"],
         "additionalProperties": False,
     }

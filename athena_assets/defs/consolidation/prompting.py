@@ -38,8 +38,15 @@ class Prompting:
     frame_tokens: int | None = None
     results: list[ReasoningResult] = field(default_factory=list)
 
+    @property
+    def few_shot(self) -> bool:
+        """Whether the model is a base model asked by continuing worked examples (see `prompt.py`)."""
+        return self.reasoning.prompting == "few-shot"
+
     def frame(self) -> str:
-        """The system message and the prompt without any event: what every prompt of the day pays."""
+        """The prompt without any event: what every prompt of the day pays."""
+        if self.few_shot:
+            return prompt.build_completion([])
         return prompt.SYSTEM + "\n" + prompt.build_prompt([], self.config.max_patterns_per_cluster)
 
     def frame_cost(self) -> int:
@@ -72,11 +79,18 @@ class Prompting:
         Every answer is kept under the sha256 of its exact request, usable or not, so a re-run reuses
         what the model said instead of asking again (llama-server is not bit-reproducible)."""
         config = self.config
-        schema = prompt.answer_schema(
-            labels, config.max_patterns_per_cluster, config.title_chars, config.description_chars,
-            config.constrain_evidence,
-        )  # fmt: skip
-        text = prompt.build_prompt(lines, config.max_patterns_per_cluster)
+        if self.few_shot:
+            # One pattern per call: the examples show one, and a base model fills extra slots with copies.
+            schema = prompt.pattern_schema(
+                labels, config.title_chars, config.description_chars, config.constrain_evidence
+            )
+            text, system = prompt.build_completion(lines), ""
+        else:
+            schema = prompt.answer_schema(
+                labels, config.max_patterns_per_cluster, config.title_chars, config.description_chars,
+                config.constrain_evidence,
+            )  # fmt: skip
+            text, system = prompt.build_prompt(lines, config.max_patterns_per_cluster), prompt.SYSTEM
         attempts = (
             (config.temperature, cluster.seed),
             (config.retry_temperature, (cluster.seed + 1) % 2**32),
@@ -85,7 +99,7 @@ class Prompting:
         calls, reused = 0, False
         for temperature, seed in attempts:
             key = request_sha256(
-                self.reasoning_model, prompt.SYSTEM, text, schema, config.max_tokens, temperature, seed
+                self.reasoning_model, system, text, schema, config.max_tokens, temperature, seed
             )
             answer = self.store.remembered_answer(key) if config.reuse_answers else None
             if answer is not None:
@@ -93,10 +107,7 @@ class Prompting:
             else:
                 calls += 1
                 try:
-                    result = self.reasoning.reason(
-                        text, system=prompt.SYSTEM, max_tokens=config.max_tokens, temperature=temperature,
-                        json_schema=schema, seed=seed,
-                    )  # fmt: skip
+                    result = self._generate(text, system, schema, temperature, seed)
                 except LlamaCppOutputError as err:
                     reason = str(err)
                     continue
@@ -104,7 +115,7 @@ class Prompting:
                     # The server's context is smaller than the budget assumed: asking again cannot help.
                     return None, f"prompt refused by the server: {err}", calls, reused
                 self.results.append(result)
-                answer = result.parsed
+                answer = {"patterns": [result.parsed]} if self.few_shot else result.parsed
                 # Kept at once: a run that fails on a later cluster still spares the next run this call.
                 self.store.remember_answer(
                     key, cluster.key, prompt.PROMPT_VERSION, answer, result.output_tokens
@@ -113,6 +124,18 @@ class Prompting:
             if reason is None:
                 return answer, None, calls, reused
         return None, reason, calls, reused
+
+    def _generate(
+        self, text: str, system: str, schema: dict[str, Any], temperature: float, seed: int
+    ) -> ReasoningResult:
+        if self.few_shot:
+            return self.reasoning.complete(
+                text, self.config.max_tokens, temperature, stop=["\n"], seed=seed, json_schema=schema
+            )
+        return self.reasoning.reason(
+            text, system=system, max_tokens=self.config.max_tokens, temperature=temperature,
+            json_schema=schema, seed=seed,
+        )  # fmt: skip
 
 
 def request_sha256(

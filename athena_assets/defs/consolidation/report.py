@@ -34,6 +34,8 @@ class ClusterOutcome:
     reused: bool = False
     # Whose patterns were kept: "llm" (an answer passed the gate) or "extractive" (built from the events).
     method: str = "llm"
+    # The title of the earlier pattern this cluster reinforced without asking the model, if it did.
+    known: str | None = None
 
     def describe(self, day: date) -> str:
         """One run-log line."""
@@ -43,6 +45,8 @@ class ClusterOutcome:
                 f"{head}; model answer unusable after {self.calls} call(s) ({self.failure}); "
                 f"{self.patterns} extractive pattern(s) instead"
             )
+        if self.known is not None:
+            return f"{head}; reinforces the known pattern {self.known!r} (no call)"
         if self.failure is not None:
             return f"{head}; FAILED after {self.calls} call(s): {self.failure}"
         source = "remembered answer" if self.reused else f"{self.calls} call(s)"

@@ -1,5 +1,6 @@
 """When consolidation runs by itself: `consolidation_job` and the `nightly_consolidation` schedule,
-which consolidates the day that just ended (the partitions' timezone) every night."""
+which consolidates the day that just ended (the partitions' timezone) every night and then compresses
+its Claude prompt."""
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -8,6 +9,7 @@ import dagster as dg
 
 from athena_assets.defs.consolidation.assets import consolidated_patterns
 from athena_assets.defs.partitions import HISTORY_START, daily_partitions
+from athena_assets.defs.prompts.assets import compressed_prompts
 from resources.settings import Settings
 
 # The deployment's run coordinator lets one run at a time carry this tag, so one uses the reasoning server.
@@ -15,9 +17,9 @@ REASONING_RUN_TAGS = {"athena/uses": "reasoning"}
 
 consolidation_job = dg.define_asset_job(
     "consolidation_job",
-    selection=[consolidated_patterns],
+    selection=[consolidated_patterns, compressed_prompts],
     partitions_def=daily_partitions,
-    description="Consolidate one day's events into semantic patterns.",
+    description="Consolidate one day's events into semantic patterns, then compress its Claude prompt.",
     tags=REASONING_RUN_TAGS,
 )
 
@@ -43,8 +45,8 @@ def build_nightly_schedule(settings: Settings) -> dg.ScheduleDefinition:
         ),
         execution_timezone=daily_partitions.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Every night, consolidate the day that just ended into semantic patterns "
-        "(ATHENA_CONSOLIDATION_HOUR / _MINUTE set the time).",
+        description="Every night, consolidate the day that just ended into semantic patterns and compress "
+        "its Claude prompt (ATHENA_CONSOLIDATION_HOUR / _MINUTE set the time).",
     )
     def nightly_consolidation(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         key = previous_day_key(context.scheduled_execution_time)

@@ -15,7 +15,9 @@ from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_sha256
 from athena_assets.defs.observability.observations import stats_observation
 from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
+from athena_assets.defs.retries import MODEL_RETRY_POLICY
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.llamacpp.http import LlamaCppInputError
 from resources.memory.schema import EmbeddingRow, StoredEvent
 from resources.memory.store import MemoryStore
 from resources.metrics import MetricsCollector
@@ -67,6 +69,7 @@ def embed_events(
     partitions_def=daily_partitions,
     backfill_policy=history_backfill_policy,
     code_version=EMBEDDINGS_CODE_VERSION,
+    retry_policy=MODEL_RETRY_POLICY,
     description=__doc__,
     deps=[episodic_events, MODEL_FILE_KEYS["embedding"]],
     check_specs=[
@@ -92,7 +95,10 @@ def event_embeddings(
     total = memory.event_count(first, last)
     context.log.info(f"{first}..{last}: {len(due)} of {total} events due; {embeddings.describe()}")
     started = time.monotonic()
-    written, tokens = embed_events(due, embeddings, memory, embedding_sha256)
+    try:
+        written, tokens = embed_events(due, embeddings, memory, embedding_sha256)
+    except LlamaCppInputError as err:
+        raise dg.Failure(description=f"{first}..{last}: {err}", allow_retries=False) from err
     # Built after the load: bulk-loading then indexing is several times faster than indexing row by row.
     memory.ensure_vector_index(dimension)
     seconds = time.monotonic() - started

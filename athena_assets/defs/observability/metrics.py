@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 import dagster as dg
+import pandas as pd
 
 from resources.metrics import (
     CALL_KINDS,
@@ -159,6 +160,13 @@ def all_stats(
     stats: dict[str, dict[str, float | int] | str] = {kind: combine(calls[kind]) for kind in CALL_KINDS}
     stats["timestamp"] = datetime.now(UTC).isoformat()
     return stats
+
+
+def stats_frame(stats: Mapping[str, Mapping[str, float | int] | str]) -> pd.DataFrame:
+    """`all_stats` as a table for notebooks and `athena metrics --csv`: one row per call kind (the
+    index, `kind`), one column per figure."""
+    rows = {kind: dict(stats[kind]) for kind in CALL_KINDS if not isinstance(stats[kind], str)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kind")
 
 
 def format_stats(stats: Mapping[str, Mapping[str, float | int] | str]) -> str:

@@ -19,6 +19,7 @@ from athena_assets.defs.prompts.claude_context import (
     build_context,
     render_prompt,
 )
+from athena_assets.defs.retries import MODEL_RETRY_POLICY
 from resources.compression.compressor import PromptCompressorResource
 from resources.memory.pattern_store import PatternStore
 from resources.memory.prompt_store import PromptStore, StoredPrompt
@@ -37,6 +38,7 @@ PREVIEW_CHARS = 1500
     partitions_def=daily_partitions,
     backfill_policy=history_backfill_policy,
     code_version=COMPRESSED_PROMPTS_CODE_VERSION,
+    retry_policy=MODEL_RETRY_POLICY,
     description=__doc__,
     deps=[consolidated_patterns],
     check_specs=[

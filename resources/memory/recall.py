@@ -1,0 +1,243 @@
+"""Recall queries: nearest events by meaning (pgvector HNSW), by words (a BM25-style ranking over
+PostgreSQL full text), or both fused, optionally scoped to a source, a session, an event type, a time
+range and metadata (`RecallScope`).
+
+The vector branch orders by `embedding::vector(<dim>) <=> query` with `dimension = <dim>`, repeating the
+partial HNSW index's expression and predicate exactly (the planner uses the index only then); with a
+scope, pgvector's iterative index scan keeps reading the index until `k` rows pass the filter.
+
+The word branch matches a question the way BM25 does: any of its terms, each weighted by its rarity in
+the scope (`ln(1 + (N - n + 0.5) / (n + 0.5))`) and damped by the event's length, rather than requiring
+every word (`websearch_to_tsquery`), which a natural question almost never satisfies. Terms and
+matches come from the stored `content_tsv` column and its GIN index.
+
+Hybrid fuses both rankings by reciprocal rank (k=60).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any, Literal
+
+import numpy as np
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from resources.memory.schema import EMBEDDINGS, EVENTS, checked_dimension, vector_type
+
+RecallMode = Literal["vector", "text", "hybrid"]
+MODES: tuple[str, ...] = ("vector", "text", "hybrid")
+SCOPE_FIELDS: tuple[str, ...] = ("source", "session_id", "event_type", "since", "until", "where")
+# BM25's usual constants: how fast a repeated match saturates, how much length matters.
+_BM25_K1 = 1.2
+_BM25_B = 0.75
+
+
+@dataclass(frozen=True)
+class RecallScope:
+    """Which events a recall may return; every field left as None (or empty) matches all events.
+
+    `since`/`until` bound `occurred_at` (inclusive, zone-aware); `where` is metadata containment
+    (`metadata @> where`, e.g. `{"repo": "athena"}`).
+    """
+
+    source: str | None = None
+    session_id: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"{name} {value.isoformat()} has no time zone; add one, e.g. +00:00 or Z")
+        if self.since is not None and self.until is not None and self.until < self.since:
+            raise ValueError(f"until {self.until.isoformat()} is before since {self.since.isoformat()}")
+        for key, value in self.where.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"metadata filter keys must be non-empty strings, not {key!r}")
+            if not isinstance(value, str | int | float | bool) and value is not None:
+                raise ValueError(f"metadata filter {key!r} must be a string, number, boolean or null")
+
+    @property
+    def empty(self) -> bool:
+        """True when the scope matches every event."""
+        return self == RecallScope()
+
+    def condition(self, alias: str = "e") -> tuple[sql.Composable, dict[str, Any]]:
+        """`AND ...` clauses over the events table under `alias`, and their parameters."""
+        column = {name: sql.Identifier(alias, name) for name in ("source", "session_id", "event_type")}
+        parts: list[sql.Composable] = []
+        params: dict[str, Any] = {}
+        for name in ("source", "session_id", "event_type"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(sql.SQL("AND {} = {}").format(column[name], sql.Placeholder(f"scope_{name}")))
+                params[f"scope_{name}"] = value
+        at = sql.Identifier(alias, "occurred_at")
+        if self.since is not None:
+            parts.append(sql.SQL("AND {} >= %(scope_since)s").format(at))
+            params["scope_since"] = self.since
+        if self.until is not None:
+            parts.append(sql.SQL("AND {} <= %(scope_until)s").format(at))
+            params["scope_until"] = self.until
+        if self.where:
+            parts.append(sql.SQL("AND {} @> %(scope_where)s").format(sql.Identifier(alias, "metadata")))
+            params["scope_where"] = Jsonb(dict(self.where))
+        return sql.SQL(" ").join(parts), params
+
+
+def instant(text: str, name: str, end_of_day: bool = False) -> datetime:
+    """A scope bound from text: an ISO timestamp with a zone, or a day (its start, or its end with
+    `end_of_day`, in UTC)."""
+    try:
+        if len(text.strip()) == 10:
+            day = date.fromisoformat(text.strip())
+            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{name} {text!r} is neither a day (2026-11-20) nor a timestamp with a zone"
+        ) from None
+    if value.utcoffset() is None:
+        raise ValueError(f"{name} {text!r} has no time zone; add one, e.g. +00:00 or Z")
+    return value
+
+
+def scope_of(
+    source: str | None = None,
+    session_id: str | None = None,
+    event_type: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    where: Mapping[str, Any] | None = None,
+) -> RecallScope:
+    """The scope that the CLI's and the tools' text arguments describe (see `instant` for the bounds)."""
+    return RecallScope(
+        source=source or None,
+        session_id=session_id or None,
+        event_type=event_type or None,
+        since=instant(since, "since") if since else None,
+        until=instant(until, "until", end_of_day=True) if until else None,
+        where=dict(where or {}),
+    )
+
+
+_NEAREST = """SELECT x.event_id, x.embedding::{vtype} <=> %(q)s::{vtype} AS distance
+    FROM {emb} AS x {join}
+    WHERE x.model_sha256 = %(model)s AND x.dimension = {dim} {scope}
+    ORDER BY x.embedding::{vtype} <=> %(q)s::{vtype} LIMIT {limit}"""
+
+_HIT_COLUMNS = "e.occurred_at, e.content, e.event_type, e.source, e.session_id, e.metadata"
+
+_VECTOR_RECALL = """SELECT n.event_id, (1 - n.distance)::float8 AS score, {columns},
+       row_number() OVER (ORDER BY n.distance, n.event_id)::int AS vector_rank, NULL::int AS text_rank
+FROM ({nearest}) AS n JOIN {events} AS e ON e.id = n.event_id
+ORDER BY n.distance, n.event_id"""
+
+# The query's lexemes (stemmed, stop words gone), each with its document frequency in the scope; the
+# events holding any of them, scored by the BM25 sum over the terms they hold (presence, not counts).
+# MATERIALIZED: inlined, the planner would count each term's documents again for every candidate.
+_WORDS = """terms AS MATERIALIZED (
+    SELECT DISTINCT lexeme, to_tsquery('simple', quote_literal(lexeme)) AS query
+    FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
+), scope_size AS MATERIALIZED (
+    SELECT count(*)::float8 AS n FROM {events} AS e WHERE true {scope}
+), weights AS MATERIALIZED (
+    SELECT t.query,
+           ln(1 + (s.n - d.n + 0.5) / (d.n + 0.5)) AS idf
+    FROM terms AS t CROSS JOIN scope_size AS s
+    CROSS JOIN LATERAL (
+        SELECT count(*)::float8 AS n FROM {events} AS e WHERE e.content_tsv @@ t.query {scope}
+    ) AS d
+), any_term AS (
+    SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS query FROM terms
+), candidates AS MATERIALIZED (
+    SELECT e.id, e.content_tsv, length(e.content_tsv)::float8 AS len
+    FROM {events} AS e, any_term AS a WHERE e.content_tsv @@ a.query {scope}
+), scored AS (
+    SELECT c.id,
+           sum(w.idf * {k1_plus_1} / (1 + {k1} * (1 - {b} + {b} * c.len / avg_len.v))) AS r
+    FROM candidates AS c
+    CROSS JOIN (SELECT greatest(avg(len), 1) AS v FROM candidates) AS avg_len
+    JOIN weights AS w ON c.content_tsv @@ w.query
+    GROUP BY c.id
+), txt AS (
+    SELECT id AS event_id, r, row_number() OVER (ORDER BY r DESC, id)::int AS rank
+    FROM scored ORDER BY r DESC, id LIMIT %(n)s
+)"""
+
+_TEXT_RECALL = """WITH {words}
+SELECT t.event_id, t.r::float8 AS score, {columns}, NULL::int AS vector_rank, t.rank AS text_rank
+FROM txt AS t JOIN {events} AS e ON e.id = t.event_id
+ORDER BY t.rank LIMIT %(k)s"""
+
+_HYBRID_RECALL = """WITH vec AS (
+    SELECT event_id, row_number() OVER (ORDER BY distance, event_id)::int AS rank FROM ({nearest}) AS n
+), {words}, fused AS (
+    SELECT coalesce(v.event_id, t.event_id) AS event_id, v.rank AS vector_rank, t.rank AS text_rank,
+           coalesce(1.0 / (60 + v.rank), 0) + coalesce(1.0 / (60 + t.rank), 0) AS score
+    FROM vec AS v FULL OUTER JOIN txt AS t ON t.event_id = v.event_id
+)
+SELECT f.event_id, f.score::float8 AS score, {columns}, f.vector_rank, f.text_rank
+FROM fused AS f JOIN {events} AS e ON e.id = f.event_id
+ORDER BY f.score DESC, f.event_id LIMIT %(k)s"""
+
+
+def _words(events: sql.Composable, scope: sql.Composable) -> sql.Composed:
+    constants = {
+        "k1": sql.Literal(_BM25_K1),
+        "k1_plus_1": sql.Literal(_BM25_K1 + 1),
+        "b": sql.Literal(_BM25_B),
+    }
+    return sql.SQL(_WORDS).format(events=events, scope=scope, **constants)
+
+
+def recall_statement(
+    schema: str,
+    query_vector: Sequence[float] | np.ndarray | None,
+    model_sha256: str,
+    dimension: int,
+    k: int,
+    query_text: str | None,
+    mode: str,
+    candidates: int,
+    scope: RecallScope | None = None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The recall query and its parameters (see `MemoryStore.recall`), after validating the inputs."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
+    scope = scope or RecallScope()
+    condition, params = scope.condition("e")
+    params |= {"model": model_sha256, "k": k, "n": max(int(candidates), k)}
+    events = sql.Identifier(schema, EVENTS)
+    parts = {"events": events, "columns": sql.SQL(_HIT_COLUMNS)}
+    if mode in ("text", "hybrid"):
+        if not query_text or not query_text.strip():
+            raise ValueError(f"{mode} recall needs query_text (the words to match)")
+        params["text"] = query_text
+        parts["words"] = _words(events, condition)
+    if mode == "text":
+        return sql.SQL(_TEXT_RECALL).format(**parts), params
+    dim = checked_dimension(dimension)
+    vector = np.asarray(query_vector, dtype=np.float32)
+    if vector.shape != (dim,) or not np.isfinite(vector).all():
+        raise ValueError(f"query vector must be {dim} finite numbers, got shape {vector.shape}")
+    params["q"] = vector
+    nearest = sql.SQL(_NEAREST).format(
+        vtype=vector_type(dim),
+        emb=sql.Identifier(schema, EMBEDDINGS),
+        dim=sql.Literal(dim),
+        # Unscoped recall never touches the events table before the LIMIT: the index alone answers it.
+        join=sql.SQL("") if scope.empty else sql.SQL("JOIN {} AS e ON e.id = x.event_id").format(events),
+        scope=condition,
+        limit=sql.SQL("%(k)s" if mode == "vector" else "%(n)s"),
+    )
+    template = _VECTOR_RECALL if mode == "vector" else _HYBRID_RECALL
+    return sql.SQL(template).format(nearest=nearest, **parts), params
