@@ -9,6 +9,9 @@ from dataclasses import fields
 from pathlib import Path
 
 import dagster as dg
+import pytest
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster._serdes import serialize_value
 
 from athena_assets.definitions import build_defs, defs
 from athena_assets.defs.resources import AthenaResources
@@ -53,3 +56,26 @@ def test_the_code_location_holds_every_job_schedule_sensor_and_resource(tmp_path
     assert built.resolve_schedule_def("nightly_consolidation").cron_schedule == "0 3 * * *"
     assert {sensor.name for sensor in built.sensors or ()} == {"new_events_sensor", "llamacpp_health_sensor"}
     assert set(built.resources or {}) == {field.name for field in fields(AthenaResources)}
+
+
+def test_secrets_reach_dagster_as_env_vars_and_the_cli_as_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    key, password = "sk-test-9f8e7d6c5b4a", "pg-pass-1a2b3c4d"
+    url = f"postgresql://athena:{password}@db.internal:5432/athena"
+    monkeypatch.setenv("LLAMACPP_API_KEY", key)
+    monkeypatch.setenv("ATHENA_DATABASE_URL", url)
+    settings = Settings.from_env()
+    defs = build_defs(settings)
+    # What the UI is sent about the code location: its resources' configuration among the rest.
+    snapshot = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+    assert "LLAMACPP_API_KEY" in snapshot and "ATHENA_DATABASE_URL" in snapshot
+    assert key not in snapshot and password not in snapshot
+    resources = AthenaResources.from_settings(settings)
+    assert isinstance(resources.embeddings.api_key, dg.EnvVar) and isinstance(
+        resources.memory.database_url, dg.EnvVar
+    )
+    direct = AthenaResources.for_direct_use(settings)
+    assert (direct.embeddings.api_key, direct.reasoning.api_key, direct.memory.database_url) == (
+        key,
+        key,
+        url,
+    )

@@ -17,6 +17,7 @@ DEFAULT_EMBEDDINGS_URL = "http://127.0.0.1:8001"
 DEFAULT_REASONING_URL = "http://127.0.0.1:8002"
 DEFAULT_PG_PORT = 5433
 API_KEY_ENV = "LLAMACPP_API_KEY"
+DATABASE_URL_ENV = "ATHENA_DATABASE_URL"
 DEFAULT_HISTORY_START = date(2026, 1, 1)
 DEFAULT_COMPRESSION_MODEL = "microsoft/llmlingua-2-xlm-roberta-large-meetingbank"
 DEFAULT_COMPRESSION_RATIO = 0.33
@@ -102,6 +103,12 @@ def _urls(environ: Mapping[str, str], name: str, default: str) -> tuple[str, ...
     return urls
 
 
+def has_password(url: str) -> bool:
+    """True when a URL (postgresql://user:password@host/db) carries a password."""
+    rest = url.split("://", 1)[-1]
+    return "@" in rest and ":" in rest.split("@", 1)[0]
+
+
 @dataclass(frozen=True)
 class Settings:
     """athena-assets configuration, read once from environment variables (see README, Configuration)."""
@@ -141,7 +148,7 @@ class Settings:
             home=home,
             models_dir=models_dir,
             model_profile=env.get("ATHENA_MODEL_PROFILE", "").strip() or "local",
-            database_url=env.get("ATHENA_DATABASE_URL", "").strip() or None,
+            database_url=env.get(DATABASE_URL_ENV, "").strip() or None,
             dagster_database_url=env.get("ATHENA_DAGSTER_DATABASE_URL", "").strip() or None,
             pg_port=_int(env, "ATHENA_PG_PORT", DEFAULT_PG_PORT),
             embeddings_urls=_urls(env, "LLAMACPP_EMBEDDINGS_URL", DEFAULT_EMBEDDINGS_URL),

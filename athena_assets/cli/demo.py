@@ -38,7 +38,7 @@ def run_demo(settings: Settings) -> int:
     for part in started.parts:
         _say(f"   {part.name:<20} {'up' if part.healthy else 'DOWN':<5} {part.address}  {part.detail}")
 
-    resources = AthenaResources.from_settings(settings)
+    resources = AthenaResources.for_direct_use(settings)
     vector = resources.embeddings.embed("Dagster materialised the embedding model file.")
     _say(
         f"== 3. one embedding: {vector.dimension} dimensions, {vector.tokens} tokens, "

@@ -60,7 +60,7 @@ class BackfillRun:
 
 def ingest(settings: Settings, files: Sequence[Path]) -> list[IngestReport]:
     """Validate `files`, record their rejected lines, and store those with valid events in the inbox."""
-    resources = AthenaResources.from_settings(settings)
+    resources = AthenaResources.for_direct_use(settings)
     inbox, memory = resources.inbox, resources.memory
     reports = []
     for source in files:
@@ -135,7 +135,7 @@ def recall(
     fuses both, which helps when the query holds exact tokens (error codes, file names, identifiers).
     """
     settings = settings or Settings.from_env()
-    resources = AthenaResources.from_settings(settings)
+    resources = AthenaResources.for_direct_use(settings)
     with open_instance(settings) as instance:
         embedding_sha256 = model_sha256(instance, "embedding")
     return recall_with(resources, embedding_sha256, query, k, mode, scope)

@@ -13,6 +13,6 @@ __all__ = ["PatternRecord", "list_patterns"]
 def list_patterns(settings: Settings, since: date | None = None) -> list[PatternRecord]:
     """Stored patterns last seen on or after `since` (all when None), most supported first, each with
     its support, confidence and evidence events."""
-    memory = AthenaResources.from_settings(settings).memory
+    memory = AthenaResources.for_direct_use(settings).memory
     store = PatternStore.beside(memory)
     return store.patterns(since)

@@ -21,7 +21,7 @@ from resources.memory.prompt_store import PromptStore
 from resources.memory.store import MemoryStore
 from resources.models.files import ModelFilesResource
 from resources.models.manifest import models_for_profile
-from resources.settings import API_KEY_ENV, Settings
+from resources.settings import API_KEY_ENV, DATABASE_URL_ENV, Settings, has_password
 from resources.stack.local import application_database_url
 
 
@@ -40,11 +40,24 @@ class AthenaResources:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AthenaResources:
-        """The resources configured from `settings`."""
+        """The resources configured from `settings`, for Dagster: secrets (the llama.cpp API key, a
+        database URL with a password) are `dg.EnvVar`s, resolved when a run starts and never shown."""
+        return cls._build(settings, secrets_as_env_vars=True)
+
+    @classmethod
+    def for_direct_use(cls, settings: Settings) -> AthenaResources:
+        """The same resources for code that calls them itself, outside a Dagster run (the CLI, the MCP
+        server, the Python API): there an `EnvVar` cannot be resolved, so secrets are plain values."""
+        return cls._build(settings, secrets_as_env_vars=False)
+
+    @classmethod
+    def _build(cls, settings: Settings, secrets_as_env_vars: bool) -> AthenaResources:
         models = models_for_profile(settings.model_profile)
         embedding_model = models["embedding"]
         # Only a key that is set is wired: an EnvVar of an unset variable fails every run at start.
-        api_key = dg.EnvVar(API_KEY_ENV) if settings.api_key else None
+        api_key: str | dg.EnvVar | None = settings.api_key
+        if api_key and secrets_as_env_vars:
+            api_key = dg.EnvVar(API_KEY_ENV)
         embeddings = LlamaCppEmbeddingResource(
             urls=list(settings.embeddings_urls),
             api_key=api_key,
@@ -54,7 +67,9 @@ class AthenaResources:
             document_prefix=embedding_model.document_prefix,
             query_prefix=embedding_model.query_prefix,
         )
-        database_url = application_database_url(settings)
+        database_url: str | dg.EnvVar = application_database_url(settings)
+        if secrets_as_env_vars and has_password(database_url):
+            database_url = dg.EnvVar(DATABASE_URL_ENV)
         return cls(
             embeddings=embeddings,
             reasoning=LlamaCppReasoningResource(

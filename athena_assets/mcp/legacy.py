@@ -19,11 +19,12 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from athena_assets.mcp.tools import SCOPE_ARGUMENTS, MemoryTools
+from athena_assets.mcp.tools import MemoryTools
+from resources.memory.recall import SCOPE_FIELDS
 
 Handler = Callable[[Request], Awaitable[Response]]
 _REMEMBER_FIELDS = ("content", "event_type", "source", "session_id", "metadata", "occurred_at")
-_RECALL_FIELDS = ("query", "k", "mode", *SCOPE_ARGUMENTS)
+_RECALL_FIELDS = ("query", "k", "mode", *SCOPE_FIELDS)
 
 
 async def _arguments(request: Request, allowed: tuple[str, ...]) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from resources.memory.recall import MODES, scope_of
 from resources.settings import Settings
 
 MAX_K = 100
-SCOPE_ARGUMENTS = ("source", "session_id", "event_type", "since", "until", "where")
 
 
 @dataclass
@@ -45,7 +44,7 @@ class MemoryTools:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
-        self.resources = AthenaResources.from_settings(self.settings)
+        self.resources = AthenaResources.for_direct_use(self.settings)
         self.pattern_store = PatternStore.beside(self.resources.memory)
 
     def embedding_model(self) -> str:

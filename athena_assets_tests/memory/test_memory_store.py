@@ -330,8 +330,9 @@ def test_scoped_recall_returns_only_events_of_the_scope_in_every_mode(store: Mem
     assert len(unscoped) == 60
 
 
-def test_a_selective_scope_still_returns_k_hits_through_the_index(store: MemoryStore) -> None:
-    """1% of 20,000 rows in the scope: pgvector's iterative scan keeps reading until k rows pass."""
+def test_a_selective_scope_still_returns_the_k_nearest_of_its_events(store: MemoryStore) -> None:
+    """1% of 20,000 rows in one scope: searched exactly, the k nearest of the scope, in order; a broad
+    scope (99%) goes through the HNSW index (pgvector's iterative scan fills k after the filter)."""
     dim = 32
     events = [
         dataclasses.replace(make_event(i, f"e {i}"), session_id="rare" if i % 100 == 7 else "common")
@@ -341,14 +342,21 @@ def test_a_selective_scope_still_returns_k_hits_through_the_index(store: MemoryS
     rows = embed(events, dim=dim, seed=4)
     store.write_embeddings(rows)
     store.ensure_vector_index(dim)
+    query = np.asarray(rows[1207].embedding)  # one of the rare session's events
+    rare = [row for row in rows if int(row.event_id[1:]) % 100 == 7]
+    distances = [1 - np.dot(query, row.embedding) / np.linalg.norm(query) / np.linalg.norm(row.embedding)
+                 for row in rare]  # fmt: skip
+    nearest = [rare[i].event_id for i in np.argsort(distances, kind="stable")[:10]]
     scope = RecallScope(session_id="rare")
-    target = rows[1207]  # one of the rare session's events
-    plan = store.explain_recall(target.embedding, MODEL, dim, k=10, scope=scope, force_index=True)
+    plan = store.explain_recall(query, MODEL, dim, k=10, scope=scope, force_index=True)
+    assert vector_index_name(dim) not in plan, plan
+    hits = store.recall(query, MODEL, dim, k=10, scope=scope)
+    assert [hit.event_id for hit in hits] == nearest
+    broad = RecallScope(session_id="common")
+    plan = store.explain_recall(query, MODEL, dim, k=10, scope=broad, force_index=True)
     assert f"Index Scan using {vector_index_name(dim)}" in plan, plan
-    hits = store.recall(target.embedding, MODEL, dim, k=10, scope=scope)
-    assert len(hits) == 10
-    assert hits[0].event_id == events[1207].id
-    assert {hit.session_id for hit in hits} == {"rare"}
+    hits = store.recall(query, MODEL, dim, k=10, scope=broad)
+    assert len(hits) == 10 and {hit.session_id for hit in hits} == {"common"}
 
 
 def test_text_recall_matches_any_word_and_weighs_rare_words_more(store: MemoryStore) -> None:

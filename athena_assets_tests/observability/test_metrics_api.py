@@ -138,7 +138,8 @@ def _by_hand(instance: dg.DagsterInstance, since: date | None) -> dict[str, dict
         ok_s = sum(float(section["successful_latency_sum_ms"]) for section in found) / 1000  # type: ignore[arg-type]
 
         def total_of(name: str, found: list[dict[str, object]] = found) -> int:
-            return sum(int(section[name]) for section in found)  # type: ignore[arg-type]
+            # A figure that is always 0 for a kind is not in its observations.
+            return sum(int(section.get(name, 0)) for section in found)  # type: ignore[arg-type]
 
         tokens, original, compressed = (
             total_of("tokens_processed"),
@@ -230,3 +231,16 @@ def test_athena_metrics_json_equals_the_statistics_of_the_raw_events(
 
     later = all_stats(stack.instance, since=today + timedelta(days=1))
     assert all(later[kind]["total_calls"] == 0 for kind in CALL_KINDS)  # type: ignore[index]
+
+
+def test_each_kind_observes_only_the_figures_that_mean_something_for_it() -> None:
+    collector = _collector("embedding", [10, 20], seed=2)
+    embedding = stats_observation("a", collector.get_stats("embedding")).metadata
+    assert "compression_ratio" not in embedding and "output_tokens_per_second" not in embedding
+    assert {"avg_latency_ms", "tokens_per_second", "tokens_processed"} <= set(embedding)
+    collector.record("compression", 5.0, original_tokens=90, compressed_tokens=30)
+    nested = stats_observation("a", collector.get_all_stats()).metadata
+    assert "compression/compression_ratio" in nested and "compression/output_tokens" not in nested
+    assert "embedding/tokens_saved" not in nested
+    # What is left out adds up as zero: the statistics are the same as before.
+    assert combine(observed_calls(embedding)) == pytest.approx(dict(collector.get_stats("embedding")))

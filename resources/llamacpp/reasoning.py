@@ -1,9 +1,10 @@
-"""`LlamaCppReasoningResource`: text generation from llama-server's `/v1/chat/completions`.
+"""`LlamaCppReasoningResource`: text generation from llama-server, as a chat (`reason`,
+`/v1/chat/completions`, for an instruction model) or as a continuation (`complete`, `/v1/completions`,
+for a base model without a chat template).
 
 With a JSON schema the server constrains sampling with a grammar made from it, so even a small base
 model answers in the right shape; the answer is then parsed and validated (`resources.llamacpp.json_schema`)
-and returned as `ReasoningResult.parsed`. `consolidate_with_reasoning` is the memory-consolidation
-call: events in, the recurring patterns they show out, under a small fixed schema.
+and returned as `ReasoningResult.parsed`.
 """
 
 from __future__ import annotations

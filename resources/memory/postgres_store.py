@@ -3,13 +3,18 @@ of connections to it.
 
 A store creates (or migrates) its tables the first time it connects, or at the start of a Dagster run,
 and never again in that process; callers (assets, the CLI) never create tables themselves. Its
-connections come from one pool per store object (psycopg_pool), each with pgvector's types registered
-once when it is opened, and checked before it is handed out (a restarted server leaves dead ones), so a
-long-lived process (the MCP server, a notebook) pays for a connection once, not per call.
+connections come from a pool (psycopg_pool), one per database and process, shared by the stores of that
+database (a pattern store made beside a memory store uses the same connections): each connection has
+pgvector's types registered once when it is opened and is checked before it is handed out (a restarted
+server leaves dead ones), so a long-lived process (the MCP server, a notebook) pays for a connection
+once, not per call. Pools live until `close()` or the process's exit, never until a garbage collection
+(which may run on one of the pool's own threads and cannot stop them from there).
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +37,44 @@ def _register_vector(conn: psycopg.Connection[Any]) -> None:
     conn.commit()
 
 
+# (process id, database URL) -> its pool: a forked child never uses its parent's pool (or its threads).
+_POOLS: dict[tuple[int, str], ConnectionPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool_for(database_url: str, connect_timeout_s: int) -> ConnectionPool:
+    key = (os.getpid(), database_url)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = ConnectionPool(
+                database_url,
+                min_size=1,
+                max_size=POOL_SIZE,
+                kwargs={"row_factory": dict_row, "connect_timeout": connect_timeout_s},
+                configure=_register_vector,
+                check=ConnectionPool.check_connection,
+                timeout=connect_timeout_s,
+                name="athena",
+                open=True,
+            )
+            _POOLS[key] = pool
+        return pool
+
+
+def _close_pool(database_url: str) -> None:
+    with _POOLS_LOCK:
+        pool = _POOLS.pop((os.getpid(), database_url), None)
+    if pool is not None:
+        pool.close()
+
+
+@atexit.register
+def _close_all_pools() -> None:
+    for _, url in [key for key in _POOLS if key[0] == os.getpid()]:
+        _close_pool(url)
+
+
 class PostgresStore(dg.ConfigurableResource):
     """A store of tables in schema `schema_name` of the database at `database_url`."""
 
@@ -41,7 +84,6 @@ class PostgresStore(dg.ConfigurableResource):
 
     _schema_ready: bool = PrivateAttr(default=False)
     _schema_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _pool: ConnectionPool | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Create the store's tables at the start of a run, so a database problem fails it at once."""
@@ -52,11 +94,8 @@ class PostgresStore(dg.ConfigurableResource):
         self.close()
 
     def close(self) -> None:
-        """Close the pool's connections (a later call opens a new pool)."""
-        with self._schema_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        """Close the pool of this store's database in this process (a later call opens a new one)."""
+        _close_pool(self.database_url)
 
     def ensure_schema(self) -> None:
         """Create the store's schema and tables if missing, once per store object (idempotent and safe
@@ -79,20 +118,7 @@ class PostgresStore(dg.ConfigurableResource):
         raise NotImplementedError
 
     def _connection_pool(self) -> ConnectionPool:
-        with self._schema_lock:
-            if self._pool is None:
-                self._pool = ConnectionPool(
-                    self.database_url,
-                    min_size=1,
-                    max_size=POOL_SIZE,
-                    kwargs={"row_factory": dict_row, "connect_timeout": self.connect_timeout_s},
-                    configure=_register_vector,
-                    check=ConnectionPool.check_connection,
-                    timeout=self.connect_timeout_s,
-                    name=f"athena-{self.schema_name}",
-                    open=True,
-                )
-            return self._pool
+        return _pool_for(self.database_url, self.connect_timeout_s)
 
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:

@@ -4,7 +4,8 @@ range and metadata (`RecallScope`).
 
 The vector branch orders by `embedding::vector(<dim>) <=> query` with `dimension = <dim>`, repeating the
 partial HNSW index's expression and predicate exactly (the planner uses the index only then); with a
-scope, pgvector's iterative index scan keeps reading the index until `k` rows pass the filter.
+broad scope, pgvector's iterative index scan keeps reading the index until `k` rows pass the filter,
+and a small scope (`exact`, chosen by the store) is searched by comparing each of its vectors.
 
 The word branch matches a question the way BM25 does: any of its terms, each weighted by its rarity in
 the scope (`ln(1 + (N - n + 0.5) / (n + 0.5))`) and damped by the event's length, rather than requiring
@@ -33,6 +34,9 @@ SCOPE_FIELDS: tuple[str, ...] = ("source", "session_id", "event_type", "since", 
 # BM25's usual constants: how fast a repeated match saturates, how much length matters.
 _BM25_K1 = 1.2
 _BM25_B = 0.75
+# A word in this many events of the scope or more is common: counted no further, and it finds no
+# candidates of its own while the query has rarer words.
+_COMMON_WORD_EVENTS = 2000
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,11 @@ def scope_of(
 _NEAREST = """SELECT x.event_id, x.embedding::{vtype} <=> %(q)s::{vtype} AS distance
     FROM {emb} AS x {join}
     WHERE x.model_sha256 = %(model)s AND x.dimension = {dim} {scope}
-    ORDER BY x.embedding::{vtype} <=> %(q)s::{vtype} LIMIT {limit}"""
+    ORDER BY {order} LIMIT {limit}"""
+# The same distance without the cast the HNSW index is built on: the planner cannot use the index for
+# it, so a small scope's rows (found through their own indexes) are compared one by one, exactly.
+_EXACT_ORDER = "x.embedding <=> %(q)s::vector"
+_INDEXED_ORDER = "x.embedding::{vtype} <=> %(q)s::{vtype}"
 
 _HIT_COLUMNS = "e.occurred_at, e.content, e.event_type, e.source, e.session_id, e.metadata"
 
@@ -148,14 +156,20 @@ _WORDS = """terms AS MATERIALIZED (
 ), scope_size AS MATERIALIZED (
     SELECT count(*)::float8 AS n FROM {events} AS e WHERE true {scope}
 ), weights AS MATERIALIZED (
-    SELECT t.query,
+    SELECT t.lexeme, t.query, d.n AS df,
            ln(1 + (s.n - d.n + 0.5) / (d.n + 0.5)) AS idf
     FROM terms AS t CROSS JOIN scope_size AS s
     CROSS JOIN LATERAL (
-        SELECT count(*)::float8 AS n FROM {events} AS e WHERE e.content_tsv @@ t.query {scope}
+        -- Counted up to a cap: beyond it a word is common, and its exact count changes little.
+        SELECT count(*)::float8 AS n FROM (
+            SELECT 1 FROM {events} AS e WHERE e.content_tsv @@ t.query {scope} LIMIT {df_cap}
+        ) AS capped
     ) AS d
 ), any_term AS (
-    SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS query FROM terms
+    -- Candidates come from the selective words when the query has any: an event that holds only
+    -- words common to the scope would rank below those anyway, and there can be tens of thousands.
+    SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS query FROM weights
+    WHERE df < {df_cap} OR NOT EXISTS (SELECT 1 FROM weights WHERE df < {df_cap})
 ), candidates AS MATERIALIZED (
     SELECT e.id, e.content_tsv, length(e.content_tsv)::float8 AS len
     FROM {events} AS e, any_term AS a WHERE e.content_tsv @@ a.query {scope}
@@ -193,6 +207,7 @@ def _words(events: sql.Composable, scope: sql.Composable) -> sql.Composed:
         "k1": sql.Literal(_BM25_K1),
         "k1_plus_1": sql.Literal(_BM25_K1 + 1),
         "b": sql.Literal(_BM25_B),
+        "df_cap": sql.Literal(_COMMON_WORD_EVENTS),
     }
     return sql.SQL(_WORDS).format(events=events, scope=scope, **constants)
 
@@ -207,8 +222,10 @@ def recall_statement(
     mode: str,
     candidates: int,
     scope: RecallScope | None = None,
+    exact: bool = False,
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The recall query and its parameters (see `MemoryStore.recall`), after validating the inputs."""
+    """The recall query and its parameters (see `MemoryStore.recall`), after validating the inputs;
+    `exact` compares every vector of the scope instead of walking the HNSW index."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -237,6 +254,7 @@ def recall_statement(
         # Unscoped recall never touches the events table before the LIMIT: the index alone answers it.
         join=sql.SQL("") if scope.empty else sql.SQL("JOIN {} AS e ON e.id = x.event_id").format(events),
         scope=condition,
+        order=sql.SQL(_EXACT_ORDER if exact else _INDEXED_ORDER).format(vtype=vector_type(dim)),
         limit=sql.SQL("%(k)s" if mode == "vector" else "%(n)s"),
     )
     template = _VECTOR_RECALL if mode == "vector" else _HYBRID_RECALL

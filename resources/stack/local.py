@@ -16,7 +16,7 @@ import psycopg
 
 from resources.llamacpp.probe import describe_facts, probe_server
 from resources.models.manifest import ModelSpec, Role
-from resources.settings import Settings
+from resources.settings import Settings, has_password
 from resources.stack.cpu import describe_vector_extensions
 from resources.stack.crash_report import Crash, llama_server_crash, postgres_crashes
 from resources.stack.llama_server import (
@@ -122,8 +122,7 @@ class LocalStack:
             # A deployment's own instance config (docker/dagster.yaml) is never overwritten.
             return path
         url = self.dagster_database_url()
-        has_secret = "@" in url and ":" in url.split("://", 1)[1].split("@", 1)[0]
-        url_yaml = "{env: ATHENA_DAGSTER_DATABASE_URL}" if has_secret else f'"{url}"'
+        url_yaml = "{env: ATHENA_DAGSTER_DATABASE_URL}" if has_password(url) else f'"{url}"'
         path.write_text(
             _DAGSTER_YAML_HEADER + ": Dagster's runs, events and schedules live in PostgreSQL.\n"
             "storage:\n"

@@ -66,9 +66,10 @@ def _section(metadata: Mapping[str, dg.MetadataValue], kind: CallKind, prefix: s
             max_latency_ms=float(values["max_latency_ms"]),
             latency_samples_ms=tuple(float(sample) for sample in values[LATENCY_SAMPLES_KEY]),
             tokens=int(values["tokens_processed"]),
-            output_tokens=int(values["output_tokens"]),
-            original_tokens=int(values["original_tokens"]),
-            compressed_tokens=int(values["compressed_tokens"]),
+            # Left out of the observations of kinds for which they are always 0 (observations.py).
+            output_tokens=int(values.get("output_tokens", 0)),
+            original_tokens=int(values.get("original_tokens", 0)),
+            compressed_tokens=int(values.get("compressed_tokens", 0)),
         )
     except (KeyError, TypeError, ValueError):
         # Not written by stats_observation with the exact-sum fields: nothing it says can be added up.

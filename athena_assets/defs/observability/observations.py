@@ -1,7 +1,9 @@
 """Writing metric observations: a `MetricsCollector` summary as the `dg.AssetObservation` an asset logs.
 
 The UI plots an observation's numbers under the asset's Plots tab; `athena metrics` (`metrics.py` beside
-this module) adds the observations of every run up, from the exact-sum fields written here.
+this module) adds the observations of every run up, from the exact-sum fields written here. Each kind
+carries only the figures that mean something for it (an embedding has no compression ratio, a
+compression no generated tokens), so the Plots tab shows no flat lines of zeros.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 from resources.metrics import (
+    CALL_KINDS,
     KIND_KEY,
     LATENCY_SAMPLES_KEY,
     LATENCY_SUM_KEY,
@@ -19,6 +22,15 @@ from resources.metrics import (
     SUCCESSFUL_LATENCY_SUM_KEY,
     CallStats,
 )
+
+_GENERATION = frozenset({"output_tokens", "output_tokens_per_second"})
+_COMPRESSION = frozenset({"original_tokens", "compressed_tokens", "compression_ratio", "tokens_saved"})
+# Figures that are always zero for a kind: left out of its observations (`metrics.py` reads them as 0).
+NOT_APPLICABLE: dict[str, frozenset[str]] = {
+    "embedding": _GENERATION | _COMPRESSION,
+    "reasoning": _COMPRESSION,
+    "compression": _GENERATION,
+}
 
 
 def _metadata_value(value: object) -> dg.MetadataValue | None:
@@ -65,9 +77,15 @@ def stats_observation(
     """
     key = asset_key if isinstance(asset_key, dg.AssetKey) else dg.AssetKey(asset_key)
     metadata: dict[str, dg.MetadataValue] = {}
+    single_kind = stats.kind if isinstance(stats, CallStats) else None
     for name, value in stats.items():
+        if single_kind is not None and name in NOT_APPLICABLE.get(single_kind, ()):
+            continue
         if isinstance(value, Mapping):
+            skipped = NOT_APPLICABLE.get(name, frozenset()) if name in CALL_KINDS else frozenset()
             for inner_name, inner_value in value.items():
+                if inner_name in skipped:
+                    continue
                 converted = _metadata_value(inner_value)
                 if converted is not None:
                     metadata[f"{name}/{inner_name}"] = converted
