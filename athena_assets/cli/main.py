@@ -24,7 +24,7 @@ from athena_assets.cli.stack import local_stack, materialize_models, stack_up
 from athena_assets.defs.observability import metrics as metrics_api
 from resources.memory.recall import MODES, scope_of
 from resources.settings import Settings
-from resources.stack.local import PartStatus
+from resources.stack.local import PartStatus, application_database_url, redacted_url
 
 
 def _print_status(parts: list[PartStatus], as_json: bool) -> None:
@@ -275,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _database_down(settings: Settings, err: psycopg.OperationalError) -> str:
+    """One line for a database that does not answer: which one, why, and what to do."""
+    reason = str(err).strip().splitlines()[0].rsplit(": ", 1)[-1] if str(err).strip() else type(err).__name__
+    where = redacted_url(application_database_url(settings))
+    fix = "check ATHENA_DATABASE_URL" if settings.database_url else "start it with `athena stack up`"
+    return f"the database at {where} does not answer ({reason}); {fix}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `athena` command; returns the process exit code (see `entry.main` for the script)."""
     args = build_parser().parse_args(argv)
@@ -286,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code = int(args.handler(args, settings))
+    except psycopg.OperationalError as err:
+        print(f"athena: error: {_database_down(settings, err)}", file=sys.stderr)
+        code = 2
     except (RuntimeError, ValueError, OSError, psycopg.Error) as err:
         print(f"athena: error: {err}", file=sys.stderr)
         code = 2

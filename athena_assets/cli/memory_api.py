@@ -98,9 +98,10 @@ def backfill(
     if first < settings.history_start:
         raise ValueError(f"--from {first} is before ATHENA_HISTORY_START={settings.history_start}; lower it")
     assets = [BACKFILL_ASSETS[name] for name in BACKFILL_ASSETS if name in asset_names]
+    ranges = day_ranges(first, last)  # a reversed range is an argument error, before any connection
     runs = []
     with open_instance(settings) as instance:
-        for start, end in day_ranges(first, last):
+        for start, end in ranges:
             result = materialize(
                 settings,
                 assets,

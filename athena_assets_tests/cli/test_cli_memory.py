@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from athena_assets_tests.helpers import StackHandle, run_athena
+from resources.stack.llama_server import free_port
 
 
 def test_ingest_backfill_and_recall_from_the_command_line(stack: StackHandle, tmp_path: Path) -> None:
@@ -67,3 +70,31 @@ def test_ingest_of_a_missing_file_names_it(stack: StackHandle, tmp_path: Path) -
     result = run_athena(stack, "ingest", str(tmp_path / "nope.jsonl"))
     assert result.returncode != 0
     assert "nope.jsonl" in result.stderr
+
+
+def test_a_database_that_is_down_is_one_line_naming_it_and_the_fix(
+    stack: StackHandle, tmp_path: Path
+) -> None:
+    environ = stack.environ() | {"ATHENA_PG_PORT": str(free_port())}
+    commands = {
+        "recall": ["recall", "anything"],
+        "patterns": ["patterns"],
+        "metrics": ["metrics"],
+        "backfill": ["backfill", "--from", "2026-10-01", "--to", "2026-10-02"],
+    }
+    athena = str(Path(sys.executable).with_name("athena"))
+    for name, args in commands.items():
+        result = subprocess.run(
+            [athena, *args],
+            env=environ, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, (name, result.stdout, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert environ["ATHENA_PG_PORT"] in line and "does not answer" in line, (name, line)
+        assert "athena stack up" in line and "Traceback" not in result.stderr, name
+    # An argument error is reported as such, not as the database that is down.
+    reversed_range = subprocess.run(
+        [athena, "backfill", "--from", "2026-10-02", "--to", "2026-10-01"],
+        env=environ, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert reversed_range.returncode == 2 and "is before --from" in reversed_range.stderr

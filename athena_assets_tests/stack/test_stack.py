@@ -16,6 +16,7 @@ from athena_assets.cli.stack import stack_up
 from athena_assets.defs.models.assets import model_sha256
 from athena_assets_tests.helpers import StackHandle, run_athena
 from resources.settings import Settings
+from resources.stack.child_env import PASSED_VARIABLES
 from resources.stack.llama_server import LlamaServerError, read_pid_file
 from resources.stack.local import SERVER_NAMES, LocalStack, private_stack_environment
 
@@ -160,3 +161,19 @@ def test_stack_up_in_a_new_home_records_the_model_files_the_servers_run(
                 assert model_sha256(instance, role) == stack.stack.models[role].sha256  # type: ignore[index]
     finally:
         LocalStack(settings, stack.stack.models).down()
+
+
+def test_the_servers_get_only_the_environment_they_need(stack: StackHandle) -> None:
+    """No secret of the caller (an API key, a database password) is readable in a server's environ."""
+    postmaster = int((stack.stack.pgdata / "postmaster.pid").read_text().splitlines()[0])
+    pids = {"postgres": postmaster}
+    for name in SERVER_NAMES.values():
+        record = read_pid_file(stack.settings.run_dir / f"{name}.pid.json")
+        assert record is not None, name
+        pids[name] = record.pid
+    # What the launchers add themselves: the shell's bookkeeping, pg_ctl's data directory and parent pid.
+    launchers = {"PWD", "OLDPWD", "SHLVL", "_", "PGDATA", "PGSYSCONFDIR", "PG_GRANDPARENT_PID"}
+    for name, pid in pids.items():
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        names = {entry.split(b"=", 1)[0].decode() for entry in environ if entry}
+        assert names <= set(PASSED_VARIABLES) | launchers, (name, sorted(names - set(PASSED_VARIABLES)))

@@ -21,6 +21,7 @@ import httpx
 import psutil
 
 from resources.llamacpp.http import server_health
+from resources.stack.child_env import child_environment
 from resources.stack.crash_report import LLAMA_EXIT_PREFIX, llama_server_crash
 
 LOOPBACK = "127.0.0.1"
@@ -193,6 +194,7 @@ def start_llama_server(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=child_environment(),
         )
     try:
         wait_until_healthy(config.url, timeout_s, process, api_key)

