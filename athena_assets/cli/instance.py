@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
+import psutil
 import psycopg
 
 from athena_assets.defs.resources import AthenaResources
 from resources.settings import Settings
 from resources.stack.local import application_database_url
 
+# Every run `athena` starts records which process on which machine runs it, so a run whose process was
+# killed can be recognised later (no daemon watches in-process runs).
+PID_TAG = "athena/pid"
+HOST_TAG = "athena/host"
 # How long a command waits for the database before saying it is down (Dagster's own client retries
 # for about 15 s, then prints a traceback).
 DATABASE_CHECK_TIMEOUT_S = 3
@@ -28,7 +35,35 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
     # (psycopg.OperationalError, which `athena` prints as one line naming the database).
     with psycopg.connect(application_database_url(settings), connect_timeout=DATABASE_CHECK_TIMEOUT_S):
         pass
-    return dg.DagsterInstance.from_config(str(dagster_home))
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    fail_abandoned_runs(instance)
+    return instance
+
+
+def fail_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark as failed the runs an `athena` process of this machine started and can no longer finish (it
+    was killed, or the machine restarted, or the database went away under it); returns their ids.
+
+    Such a run would otherwise stay STARTED for ever in the UI. Its finished partitions are kept, and
+    re-running the command is safe (every write is idempotent)."""
+    host = socket.gethostname()
+    running = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED], tags={HOST_TAG: host}
+        )
+    )
+    failed = []
+    for run in running:
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if pid and not psutil.pid_exists(pid):
+            instance.report_run_failed(
+                run,
+                message=f"the athena process that ran this run (pid {pid} on {host}) ended without "
+                "finishing it (killed, or the machine restarted); run the same command again: finished "
+                "partitions are kept and re-running is safe",
+            )
+            failed.append(run.run_id)
+    return failed
 
 
 def materialize(
@@ -45,7 +80,7 @@ def materialize(
         resources=AthenaResources.from_settings(settings).as_dict(),
         instance=instance,
         partition_key=partition_key,
-        tags=tags,
+        tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **(tags or {})},
         raise_on_error=raise_on_error,
         run_config=QUIET_CONSOLE,
     )

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import dagster as dg
+
+from athena_assets.cli.instance import PID_TAG
 from athena_assets_tests.helpers import StackHandle, run_athena
 from resources.stack.llama_server import free_port
 
@@ -98,3 +103,31 @@ def test_a_database_that_is_down_is_one_line_naming_it_and_the_fix(
         env=environ, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert reversed_range.returncode == 2 and "is before --from" in reversed_range.stderr
+
+
+def test_a_run_whose_process_was_killed_is_marked_failed_by_the_next_command(stack: StackHandle) -> None:
+    athena = str(Path(sys.executable).with_name("athena"))
+    # Nearly a year of (empty) days: a run long enough to be caught while it runs.
+    process = subprocess.Popen(
+        [athena, "backfill", "--from", "2025-12-01", "--to", "2026-09-30"],
+        env=stack.environ() | {"ATHENA_HISTORY_START": "2025-01-01"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    started = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={PID_TAG: str(process.pid)})
+    deadline = time.monotonic() + 120
+    while not stack.instance.get_runs(filters=started):
+        assert process.poll() is None, "the backfill ended before it could be caught running"
+        assert time.monotonic() < deadline, "the backfill's run never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    [run] = stack.instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(process.pid)}))
+    assert run.status == dg.DagsterRunStatus.STARTED, "killed mid-run, the run is left STARTED"
+
+    assert run_athena(stack, "metrics").returncode == 0
+    [after] = stack.instance.get_runs(filters=dg.RunsFilter(run_ids=[run.run_id]))
+    assert after.status == dg.DagsterRunStatus.FAILURE
+    messages = [entry.message for entry in stack.instance.all_logs(run.run_id) if entry.is_dagster_event]
+    assert any(
+        f"pid {process.pid}" in message and "run the same command again" in message for message in messages
+    )
