@@ -116,3 +116,23 @@ def test_check_health_reports_each_resource(stack: StackHandle):
     assert reasoning.count_tokens("hello world", add_special=False) >= 2
     for resource in (embeddings, reasoning, down):
         resource.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_changed_key_restarts_the_server_so_the_new_key_works(stack: StackHandle, tmp_path: Path):
+    """`athena stack up` after LLAMACPP_API_KEY changed: the running server answered only to the old key."""
+    key_file = tmp_path / "api.key"
+    key_file.write_text("old-key\n")
+    config = replace(stack.private_embedding_server("llamacpp-rekeyed"), api_key_file=key_file)
+    try:
+        first = start_llama_server(config, tmp_path, timeout_s=120, api_key="old-key")
+        assert start_llama_server(config, tmp_path, timeout_s=120, api_key="old-key").pid == first.pid
+        key_file.write_text("new-key\n")
+        second = start_llama_server(config, tmp_path, timeout_s=120, api_key="new-key")
+        assert second.pid != first.pid
+        with LlamaCppEmbeddingResource(urls=[second.url], api_key="new-key") as resource:
+            assert resource.embed("hello").dimension == 384
+        with pytest.raises(LlamaCppAuthError):
+            LlamaCppEmbeddingResource(urls=[second.url], api_key="old-key").embed("hello")
+    finally:
+        stop_llama_server("llamacpp-rekeyed", tmp_path)

@@ -7,6 +7,7 @@ else that happens to reuse the pid.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -65,6 +66,8 @@ class ServerProcess:
     model_path: str
     log_path: str
     started_at: float
+    # sha256 of the API key it was started with ("" for none): a changed key means a restart.
+    api_key_sha256: str = ""
 
 
 def llama_server_binary() -> Path:
@@ -165,11 +168,17 @@ def wait_until_healthy(
 def start_llama_server(
     config: LlamaServerConfig, run_dir: Path, timeout_s: float = 180, api_key: str | None = None
 ) -> ServerProcess:
-    """Start `config` unless our server already runs for it; wait for /health; write the pid file."""
+    """Start `config` unless our server already runs for it with this `api_key` (a server started with
+    another key is restarted); wait for /health; write the pid file."""
     run_dir.mkdir(parents=True, exist_ok=True)
     pid_file = run_dir / f"{config.name}.pid.json"
     log_path = run_dir / f"{config.name}.log"
     running = read_pid_file(pid_file)
+    key_sha256 = _key_sha256(api_key)
+    if running is not None and running.api_key_sha256 != key_sha256:
+        # It still answers to the old key (or to none): every request with the new one would get 401.
+        stop_llama_server(config.name, run_dir)
+        running = None
     if running is not None:
         if running.url == config.url and running.model_path == str(config.model_path):
             return running
@@ -206,10 +215,14 @@ def start_llama_server(
         reason = crash.message() if crash else str(err)
         raise LlamaServerError(f"{reason}. Last lines of {log_path}:\n{_log_tail(log_path)}") from None
     record = ServerProcess(
-        config.name, process.pid, config.url, str(config.model_path), str(log_path), time.time()
+        config.name, process.pid, config.url, str(config.model_path), str(log_path), time.time(), key_sha256
     )
     pid_file.write_text(json.dumps(asdict(record)))
     return record
+
+
+def _key_sha256(api_key: str | None) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest() if api_key else ""
 
 
 def stop_llama_server(name: str, run_dir: Path, timeout_s: float = 20) -> bool:
