@@ -158,6 +158,13 @@ def test_dead_letters_are_idempotent(store: MemoryStore, tmp_path: Path) -> None
     assert letters[1].reason == parsed.rejected[1].reason
     assert store.dead_letter_count(DAY) == 2, "only lines whose timestamp was readable have a day"
     assert store.dead_letters("0" * 64) == []
+    # The pipeline parses the inbox copy later (same content): the user's file name stays.
+    copy = tmp_path / "inbox" / "1a2b3c-bad.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    again = parse_event_file(copy, date(2026, 11, 1))
+    assert store.record_dead_letters(again.rejected, again.sha256) == 0
+    assert {d.file for d in store.dead_letters(parsed.sha256)} == {str(path)}
     assert store.stats().dead_letters == 4
 
 

@@ -249,13 +249,13 @@ UPSERT_EVENTS = """INSERT INTO {events} AS e (id, occurred_at, event_type, sourc
     -- xmax is 0 only on a freshly inserted row version: new vs updated.
     RETURNING (xmax = 0) AS inserted"""
 
+# The file name stays the first one recorded: the user's own path at `athena ingest`, not the inbox
+# copy's that the pipeline parses later (the same content, so the same file_sha256).
 UPSERT_DEAD_LETTERS = """INSERT INTO {} AS d (file, file_sha256, line, excerpt, reason, day)
     VALUES (%s, %s, %s, %s, %s, %s)
     ON CONFLICT (file_sha256, line) DO UPDATE SET
-        file = EXCLUDED.file, excerpt = EXCLUDED.excerpt, reason = EXCLUDED.reason,
-        day = EXCLUDED.day, recorded_at = now()
-    WHERE (d.file, d.excerpt, d.reason, d.day)
-          IS DISTINCT FROM (EXCLUDED.file, EXCLUDED.excerpt, EXCLUDED.reason, EXCLUDED.day)
+        excerpt = EXCLUDED.excerpt, reason = EXCLUDED.reason, day = EXCLUDED.day, recorded_at = now()
+    WHERE (d.excerpt, d.reason, d.day) IS DISTINCT FROM (EXCLUDED.excerpt, EXCLUDED.reason, EXCLUDED.day)
     RETURNING 1"""
 
 UPSERT_EMBEDDINGS = """INSERT INTO {} AS x (event_id, model_sha256, content_sha256, dimension, embedding,
