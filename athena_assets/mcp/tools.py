@@ -78,8 +78,7 @@ class MemoryTools:
         memory = self.resources.memory
         try:
             memory.upsert_events([event])
-            stored = [known for known in memory.events_for_days(event.day, event.day) if known.id == event.id]
-            embed_events(stored, self.resources.embeddings, memory, self.embedding_model())
+            embed_events([event], self.resources.embeddings, memory, self.embedding_model())
         except (psycopg.Error, LlamaCppError, RuntimeError) as err:
             answer["note"] = f"kept in the inbox; the pipeline will index it later ({err})"
             return answer

@@ -18,6 +18,7 @@ from athena_assets.defs.partitions import daily_partitions, history_backfill_pol
 from athena_assets.defs.retries import MODEL_RETRY_POLICY
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppInputError
+from resources.memory.event_files import Event
 from resources.memory.schema import EmbeddingRow, StoredEvent
 from resources.memory.store import MemoryStore
 from resources.metrics import MetricsCollector
@@ -30,7 +31,7 @@ VALIDITY_CHECK = "vectors_are_valid"
 
 
 def _rows(
-    events: Sequence[StoredEvent], embeddings: LlamaCppEmbeddingResource, model_sha256: str
+    events: Sequence[StoredEvent | Event], embeddings: LlamaCppEmbeddingResource, model_sha256: str
 ) -> list[EmbeddingRow]:
     results = embeddings.embed_batch([event.content for event in events], ids=[event.id for event in events])
     return [
@@ -42,12 +43,13 @@ def _rows(
 
 
 def embed_events(
-    events: Sequence[StoredEvent],
+    events: Sequence[StoredEvent | Event],
     embeddings: LlamaCppEmbeddingResource,
     memory: MemoryStore,
     model_sha256: str,
 ) -> tuple[int, int]:
-    """Embed and store `events` chunk by chunk; returns (vectors written, tokens embedded)."""
+    """Embed and store `events` (stored, or just parsed: only id, content and its sha256 are read) chunk by
+    chunk; returns (vectors written, tokens embedded)."""
     written = tokens = 0
     pending: Future[int] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgvector-writer") as writer:
