@@ -49,6 +49,24 @@ def test_each_asset_is_in_the_group_of_its_folder_under_defs() -> None:
         assert graph.get(key).code_version is not None, key
 
 
+def test_model_calls_wait_for_their_pool_and_every_backfill_is_cut_into_years() -> None:
+    graph = defs.resolve_asset_graph()
+    pools = {key.to_user_string(): graph.get(key).pools for key in graph.get_all_asset_keys()}
+    assert pools == {
+        "embedding_model_file": set(),
+        "reasoning_model_file": set(),
+        "episodic_events": set(),
+        "event_embeddings": {"embedding_model"},
+        "consolidated_patterns": {"reasoning_model"},
+        "compressed_prompts": {"compression_model"},
+    }
+    # A UI backfill of ten years is ten runs, like `athena backfill`, not one run holding it all.
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.partitions_def is not None:
+            assert node.backfill_policy == dg.BackfillPolicy.multi_run(366), key
+
+
 def test_the_code_location_holds_every_job_schedule_sensor_and_resource(tmp_path: Path) -> None:
     built = build_defs(Settings.from_env({"ATHENA_HOME": str(tmp_path)}))
     dg.Definitions.validate_loadable(built)

@@ -44,8 +44,8 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark as failed the runs an `athena` process of this machine started and can no longer finish (it
     was killed, or the machine restarted, or the database went away under it); returns their ids.
 
-    Such a run would otherwise stay STARTED for ever in the UI. Its finished partitions are kept, and
-    re-running the command is safe (every write is idempotent)."""
+    Such a run would otherwise stay STARTED for ever in the UI, holding its concurrency pool slots. Its
+    finished partitions are kept, and re-running the command is safe (every write is idempotent)."""
     host = socket.gethostname()
     running = instance.get_runs(
         filters=dg.RunsFilter(
@@ -62,6 +62,9 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
                 "finishing it (killed, or the machine restarted); run the same command again: finished "
                 "partitions are kept and re-running is safe",
             )
+            # Its pool slots too: a killed process never gave them back, and the next run of that asset
+            # would wait for them for ever.
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             failed.append(run.run_id)
     return failed
 

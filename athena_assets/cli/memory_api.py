@@ -13,10 +13,10 @@ import dagster as dg
 
 from athena_assets.cli.instance import materialize, open_instance
 from athena_assets.defs.consolidation.assets import consolidated_patterns
-from athena_assets.defs.consolidation.schedules import REASONING_RUN_TAGS
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.models.assets import model_sha256
+from athena_assets.defs.partitions import BACKFILL_DAYS_PER_RUN
 from athena_assets.defs.prompts.assets import compressed_prompts
 from athena_assets.defs.resources import AthenaResources
 from resources.memory.event_files import ParsedFile
@@ -24,8 +24,6 @@ from resources.memory.recall import RecallMode, RecallScope
 from resources.memory.schema import RecallHit
 from resources.settings import Settings
 
-# One run per this many days: a ten-year history is ten runs, each bounded in memory.
-BACKFILL_DAYS_PER_RUN = 366
 BACKFILL_ASSETS: dict[str, dg.AssetsDefinition] = {
     "episodic_events": episodic_events,
     "event_embeddings": event_embeddings,
@@ -33,7 +31,6 @@ BACKFILL_ASSETS: dict[str, dg.AssetsDefinition] = {
     "compressed_prompts": compressed_prompts,
 }
 DEFAULT_BACKFILL = ("episodic_events", "event_embeddings")
-# The deployment's run coordinator allows one run at a time that uses the reasoning server.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -106,11 +103,7 @@ def backfill(
                 settings,
                 assets,
                 instance,
-                tags={
-                    RANGE_START_TAG: start.isoformat(),
-                    RANGE_END_TAG: end.isoformat(),
-                    **(REASONING_RUN_TAGS if "consolidated_patterns" in asset_names else {}),
-                },
+                tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
                 raise_on_error=False,
             )
             run = BackfillRun(result.run_id, start, end, result.success)

@@ -11,8 +11,10 @@ HISTORY_START = Settings.from_env().history_start
 # end_offset=1 includes today, so events of the current day can be embedded before it ends.
 daily_partitions = dg.DailyPartitionsDefinition(start_date=HISTORY_START.isoformat(), end_offset=1)
 
-# A multi-year backfill becomes a handful of runs: each run loads and embeds a whole range at once.
-history_backfill_policy = dg.BackfillPolicy.single_run()
+# A backfill runs a whole range of days in one run (one load, one bulk write), at most a year of days per
+# run so memory stays bounded: ten years from the UI or from `athena backfill` are ten runs.
+BACKFILL_DAYS_PER_RUN = 366
+history_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_DAYS_PER_RUN)
 
 
 def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:

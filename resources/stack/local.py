@@ -128,6 +128,10 @@ class LocalStack:
             "storage:\n"
             "  postgres:\n"
             f"    postgres_url: {url_yaml}\n"
+            "# One run at a time per model: see athena_assets/defs/pools.py.\n"
+            "concurrency:\n"
+            "  pools:\n"
+            "    default_limit: 1\n"
             "telemetry:\n"
             "  enabled: false\n"
         )

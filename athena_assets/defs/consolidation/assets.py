@@ -25,6 +25,7 @@ from athena_assets.defs.partitions import (
     history_backfill_policy,
     partition_days,
 )
+from athena_assets.defs.pools import REASONING_POOL
 from athena_assets.defs.retries import MODEL_RETRY_POLICY
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppUnavailableError
@@ -80,6 +81,7 @@ def _checks(reports: list[DayReport], store: PatternStore, lookback_days: int) -
     backfill_policy=history_backfill_policy,
     code_version=PATTERNS_CODE_VERSION,
     retry_policy=MODEL_RETRY_POLICY,
+    pool=REASONING_POOL,
     description=__doc__,
     deps=[event_embeddings, MODEL_FILE_KEYS["reasoning"]],
     check_specs=[

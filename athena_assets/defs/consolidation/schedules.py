@@ -12,15 +12,11 @@ from athena_assets.defs.partitions import HISTORY_START, daily_partitions
 from athena_assets.defs.prompts.assets import compressed_prompts
 from resources.settings import Settings
 
-# The deployment's run coordinator lets one run at a time carry this tag, so one uses the reasoning server.
-REASONING_RUN_TAGS = {"athena/uses": "reasoning"}
-
 consolidation_job = dg.define_asset_job(
     "consolidation_job",
     selection=[consolidated_patterns, compressed_prompts],
     partitions_def=daily_partitions,
     description="Consolidate one day's events into semantic patterns, then compress its Claude prompt.",
-    tags=REASONING_RUN_TAGS,
 )
 
 

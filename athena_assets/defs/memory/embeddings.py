@@ -15,6 +15,7 @@ from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_sha256
 from athena_assets.defs.observability.observations import stats_observation
 from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
+from athena_assets.defs.pools import EMBEDDING_POOL
 from athena_assets.defs.retries import MODEL_RETRY_POLICY
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppInputError
@@ -72,6 +73,7 @@ def embed_events(
     backfill_policy=history_backfill_policy,
     code_version=EMBEDDINGS_CODE_VERSION,
     retry_policy=MODEL_RETRY_POLICY,
+    pool=EMBEDDING_POOL,
     description=__doc__,
     deps=[episodic_events, MODEL_FILE_KEYS["embedding"]],
     check_specs=[

@@ -13,6 +13,7 @@ import dagster as dg
 from athena_assets.defs.consolidation.assets import consolidated_patterns
 from athena_assets.defs.observability.observations import stats_observation
 from athena_assets.defs.partitions import daily_partitions, day_keys, history_backfill_policy, partition_days
+from athena_assets.defs.pools import COMPRESSION_POOL
 from athena_assets.defs.prompts.claude_context import (
     INSTRUCTION,
     TEMPLATE_VERSION,
@@ -39,6 +40,7 @@ PREVIEW_CHARS = 1500
     backfill_policy=history_backfill_policy,
     code_version=COMPRESSED_PROMPTS_CODE_VERSION,
     retry_policy=MODEL_RETRY_POLICY,
+    pool=COMPRESSION_POOL,
     description=__doc__,
     deps=[consolidated_patterns],
     check_specs=[
