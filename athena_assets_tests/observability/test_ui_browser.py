@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -48,6 +48,7 @@ CHROMIUM_FLAGS = [
 ]
 UPDATE_DOCS = "ATHENA_UPDATE_DOCS_SCREENSHOTS"
 DAY = date(2026, 10, 20)
+PLOTTED_DAYS = 5
 # The code location loads in a subprocess of the webserver; on a busy machine that takes a while.
 UI_TIMEOUT_MS = 120_000
 
@@ -61,19 +62,33 @@ def _screenshot(page: Page, directory: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def materialised(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dg.ExecuteInProcessResult:
-    """One partition of events and embeddings (a private schema), so the pages have runs and metrics."""
+def materialised(
+    stack: StackHandle, tmp_path_factory: pytest.TempPathFactory
+) -> list[dg.ExecuteInProcessResult]:
+    """A few days of events and embeddings (a private schema), one run per day with a growing number of
+    events, so the pages have runs and the metric plots have several points."""
     tmp = tmp_path_factory.mktemp("ui-data")
     resources = stack.private_resources(tmp)
-    rows = [
-        {"id": f"ui{i}", "occurred_at": f"{DAY}T1{i}:00:00Z", "content": f"ui event {i}"} for i in range(3)
-    ]
-    return embed_day(stack, resources, rows, str(DAY), tmp)
+    results = []
+    for offset in range(PLOTTED_DAYS):
+        day = DAY + timedelta(days=offset)
+        rows = [
+            {
+                "id": f"ui{offset}-{i}",
+                "occurred_at": f"{day}T1{i % 10}:00:00Z",
+                "content": f"ui event {i} of {day}",
+            }
+            for i in range(3 + 4 * offset)
+        ]
+        results.append(embed_day(stack, resources, rows, str(day), tmp))
+    return results
 
 
 @pytest.fixture(scope="module")
 def webserver(
-    stack: StackHandle, materialised: dg.ExecuteInProcessResult, tmp_path_factory: pytest.TempPathFactory
+    stack: StackHandle,
+    materialised: list[dg.ExecuteInProcessResult],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """`dagster-webserver` on workspace.yaml and the stack's instance; its base URL."""
     port = free_port()
@@ -176,5 +191,9 @@ def test_an_asset_page_plots_its_model_call_metrics(webserver: str, page: Page, 
     title = page.get_by_text("avg_latency_ms", exact=True).first
     expect(title).to_be_visible()
     expect(page.locator("canvas").first).to_be_visible()
+    # Only what means something for embeddings is plotted: no compression fields, always 0 here.
+    expect(page.get_by_text("tokens_per_second", exact=True).first).to_be_visible()
+    for meaningless in ("compression_ratio", "compressed_tokens", "tokens_saved"):
+        expect(page.get_by_text(meaningless, exact=True)).to_have_count(0)
     title.scroll_into_view_if_needed()
     assert _screenshot(page, screenshots, "event_embeddings_plots.png").stat().st_size > 10_000
