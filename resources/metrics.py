@@ -50,6 +50,7 @@ class CallRecord:
     original_tokens: int = 0
     compressed_tokens: int = 0
     timestamp: float = 0.0
+    dimension: int = 0  # an embedding's width (the seed's avg_dimension)
 
 
 class CallStats(dict[str, float | int]):
@@ -150,6 +151,7 @@ class MetricsCollector:
         output_tokens: int = 0,
         original_tokens: int = 0,
         compressed_tokens: int = 0,
+        dimension: int = 0,
     ) -> CallRecord:
         """Record one call; returns the stored record."""
         if kind not in CALL_KINDS:
@@ -163,6 +165,7 @@ class MetricsCollector:
             original_tokens=original_tokens,
             compressed_tokens=compressed_tokens,
             timestamp=time.time(),
+            dimension=dimension,
         )
         with self._lock:
             self._records.append(entry)

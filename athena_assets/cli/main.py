@@ -22,7 +22,9 @@ from athena_assets.cli.demo import run_demo
 from athena_assets.cli.instance import open_instance
 from athena_assets.cli.stack import local_stack, materialize_models, stack_up
 from athena_assets.defs.observability import metrics as metrics_api
+from athena_assets.seed.model_metrics import with_seed_names
 from resources.memory.recall import MODES, scope_of
+from resources.models.manifest import models_for_profile
 from resources.settings import Settings
 from resources.stack.local import PartStatus, application_database_url, redacted_url
 
@@ -149,8 +151,11 @@ def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
         stats = metrics_api.all_stats(instance, args.since)
     if args.csv:
         print(metrics_api.stats_frame(stats).to_csv(), end="")
+    elif args.json:
+        dimension = models_for_profile(settings.model_profile)["embedding"].embedding_dim
+        print(json.dumps(with_seed_names(stats, settings.embedding_dim or dimension), indent=2))
     else:
-        print(json.dumps(stats, indent=2) if args.json else metrics_api.format_stats(stats))
+        print(metrics_api.format_stats(stats))
     return 0
 
 
@@ -269,7 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     metrics = commands.add_parser("metrics", help="model-call statistics of every run (the Dagster instance)")
     metrics.add_argument("--since", type=date.fromisoformat, help="calls from this UTC day on (YYYY-MM-DD)")
-    metrics.add_argument("--json", action="store_true", help="the get_all_stats() shape as JSON")
+    metrics.add_argument(
+        "--json",
+        action="store_true",
+        help="the get_all_stats() shape as JSON, with the seed's field names too",
+    )
     metrics.add_argument("--csv", action="store_true", help="one row per call kind, as CSV (pandas)")
     metrics.set_defaults(handler=_cmd_metrics)
     return parser

@@ -142,7 +142,7 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
             return self.embed_batch([text], input_type=input_type)[0]
         vector = _vectors(answer.body, 1)[0]
         tokens = int(answer.body.get("usage", {}).get("prompt_tokens", 0))
-        self.metrics.record("embedding", answer.latency_ms, tokens=tokens)
+        self.metrics.record("embedding", answer.latency_ms, tokens=tokens, dimension=len(vector))
         return self._result(vector, tokens, answer.latency_ms, 1)
 
     def embed_query(self, text: str) -> EmbeddingResult:
@@ -217,7 +217,9 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
             self.metrics.record("embedding", (time.monotonic() - started) * 1000, success=False)
             raise
         latency_ms = (time.monotonic() - started) * 1000
-        self.metrics.record("embedding", latency_ms, tokens=sum(len(tokens) for tokens in inputs))
+        self.metrics.record(
+            "embedding", latency_ms, tokens=sum(len(tokens) for tokens in inputs), dimension=len(vectors[0])
+        )
         results: list[EmbeddingResult] = []
         cursor = 0
         for count in counts:

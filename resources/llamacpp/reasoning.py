@@ -70,6 +70,7 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
         json_schema: dict[str, Any] | None = None,
         *,
         seed: int | None = None,
+        top_p: float | None = None,
     ) -> ReasoningResult:
         """Generate an answer to `prompt` (after an optional `system` message).
 
@@ -92,6 +93,8 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
             payload["stop"] = list(self.stop)
         if seed is not None:
             payload["seed"] = seed
+        if top_p is not None:
+            payload["top_p"] = top_p
         if json_schema is not None:
             payload["response_format"] = {
                 "type": "json_schema",
@@ -108,6 +111,7 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
         stop: list[str] | None = None,
         seed: int | None = None,
         json_schema: dict[str, Any] | None = None,
+        top_p: float | None = None,
     ) -> ReasoningResult:
         """Continue `text` as written, without a chat template: how a base model (one with no chat
         template of its own, like the offline Gemma 3 270M) is asked what it knows. With `json_schema`
@@ -124,6 +128,8 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
         }
         if seed is not None:
             payload["seed"] = seed
+        if top_p is not None:
+            payload["top_p"] = top_p
         if json_schema is not None:
             payload["json_schema"] = json_schema
         return self._generate("/v1/completions", payload, limit, json_schema)

@@ -29,11 +29,12 @@ _PLACEHOLDER_LABEL = "E999"
 @dataclass
 class Prompting:
     """One day's prompting: the frame's token count (asked for once, when first needed) and the
-    successful results (their server-side speeds). Mutable on purpose: it accumulates over the day."""
+    successful results (their server-side speeds). Mutable on purpose: it accumulates over the day.
+    Without a `store` (the seed's one-off `consolidate_with_reasoning`) answers are not remembered."""
 
     config: ConsolidationConfig
     reasoning: Reasoner
-    store: PatternStore
+    store: PatternStore | None
     reasoning_model: str
     frame_tokens: int | None = None
     results: list[ReasoningResult] = field(default_factory=list)
@@ -101,7 +102,8 @@ class Prompting:
             key = request_sha256(
                 self.reasoning_model, system, text, schema, config.max_tokens, temperature, seed
             )
-            answer = self.store.remembered_answer(key) if config.reuse_answers else None
+            remembers = self.store is not None and config.reuse_answers
+            answer = self.store.remembered_answer(key) if remembers else None
             if answer is not None:
                 reused = True
             else:
@@ -117,9 +119,10 @@ class Prompting:
                 self.results.append(result)
                 answer = {"patterns": [result.parsed]} if self.few_shot else result.parsed
                 # Kept at once: a run that fails on a later cluster still spares the next run this call.
-                self.store.remember_answer(
-                    key, cluster.key, prompt.PROMPT_VERSION, answer, result.output_tokens
-                )
+                if self.store is not None:
+                    self.store.remember_answer(
+                        key, cluster.key, prompt.PROMPT_VERSION, answer, result.output_tokens
+                    )
             reason = usable(answer)
             if reason is None:
                 return answer, None, calls, reused
