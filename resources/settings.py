@@ -109,6 +109,19 @@ def has_password(url: str) -> bool:
     return "@" in rest and ":" in rest.split("@", 1)[0]
 
 
+# The embedded server's application database (the Dagster instance has its own, see stack/postgres.py).
+APP_DATABASE = "athena"
+
+
+def redacted_url(url: str) -> str:
+    """`url` with its password (if it has one) replaced by ***, fit for a message or a log."""
+    if not has_password(url):
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.split("@", 1)
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """athena-assets configuration, read once from environment variables (see README, Configuration)."""
@@ -192,3 +205,10 @@ class Settings:
     def inbox_dir(self) -> Path:
         """Where `athena ingest` stores event files for the pipeline to load."""
         return self.home / "inbox"
+
+
+def application_database_url(settings: Settings) -> str:
+    """ATHENA_DATABASE_URL, or the embedded server's application database."""
+    if settings.database_url:
+        return settings.database_url
+    return f"postgresql://postgres@127.0.0.1:{settings.pg_port}/{APP_DATABASE}"

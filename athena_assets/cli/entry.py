@@ -1,18 +1,33 @@
-"""The `athena` console script: quiet Dagster's deliberate beta warnings, then run the command line.
+"""The `athena` console script.
 
-The asset modules use beta APIs on purpose (backfill policies) and their decorators warn as they are
-imported, which a user cannot act on. So the filter is set before anything imports them: the command
-line is imported inside `main`, after it. Tests import the modules directly and still see the warnings.
+The command line is imported inside `main`, after Dagster's deliberate beta warnings are silenced
+(`run.quiet_dagster`). Tests import the modules directly and still see the warnings.
+
+`athena recall` needs no Dagster on its usual path, and importing Dagster alone takes longer than the
+whole recall: it gets a parser of its own and imports nothing else (`recall_command.py`).
 """
 
-import warnings
+import sys
+from datetime import datetime
 
-import dagster as dg
+from athena_assets.cli.run import quiet_dagster, run_command
+from resources.settings import Settings
+
+
+def _explain_crashes(settings: Settings, since: datetime) -> None:
+    quiet_dagster()  # only after a failure: the crash report loads the stack code
+    from athena_assets.cli.main import explain_crashes
+
+    explain_crashes(settings, since)
 
 
 def main() -> int:
     """Entry point of the `athena` console script."""
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    from athena_assets.cli.main import main as run_command  # after the filter: see the docstring
+    if sys.argv[1:2] == ["recall"]:
+        from athena_assets.cli.recall_command import recall_parser
 
-    return run_command()
+        return run_command(recall_parser(), None, _explain_crashes)
+    quiet_dagster()
+    from athena_assets.cli.main import main as run_main  # after quiet_dagster: see the docstring
+
+    return run_main()

@@ -11,8 +11,7 @@ import psutil
 import psycopg
 
 from athena_assets.defs.resources import AthenaResources
-from resources.settings import Settings
-from resources.stack.local import application_database_url
+from resources.settings import Settings, application_database_url
 
 # Every run `athena` starts records which process on which machine runs it, so a run whose process was
 # killed can be recognised later (no daemon watches in-process runs).

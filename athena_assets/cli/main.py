@@ -11,22 +11,20 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
-
-import psycopg
 
 from athena_assets.cli import memory_api, patterns_api
 from athena_assets.cli.demo import run_demo
 from athena_assets.cli.instance import open_instance
+from athena_assets.cli.recall_command import add_recall_parser
+from athena_assets.cli.run import run_command
 from athena_assets.cli.stack import local_stack, materialize_models, stack_up
 from athena_assets.defs.observability import metrics as metrics_api
 from athena_assets.seed.model_metrics import with_seed_names
-from resources.memory.recall import MODES, scope_of
 from resources.models.manifest import models_for_profile
 from resources.settings import Settings
-from resources.stack.local import PartStatus, application_database_url, redacted_url
+from resources.stack.local import PartStatus
 
 
 def _print_status(parts: list[PartStatus], as_json: bool) -> None:
@@ -103,33 +101,6 @@ def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(run.success for run in runs) else 1
 
 
-def _where(pairs: list[str]) -> dict[str, Any]:
-    """`--where key=value` pairs as a metadata filter; a value that reads as JSON (3, true) is typed."""
-    where: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--where {pair!r} must be key=value, e.g. --where repo=athena")
-        try:
-            where[key] = json.loads(value)
-        except json.JSONDecodeError:
-            where[key] = value
-    return where
-
-
-def _cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
-    scope = scope_of(args.source, args.session, args.type, args.since, args.until, _where(args.where))
-    hits = memory_api.recall(args.query, k=args.k, mode=args.mode, settings=settings, scope=scope)
-    if args.json:
-        print(json.dumps([hit.to_json() for hit in hits], indent=2, ensure_ascii=False))
-        return 0
-    for rank, hit in enumerate(hits, start=1):
-        print(
-            f"{rank}. [{hit.score:.3f}] {hit.occurred_at:%Y-%m-%d %H:%M} {hit.event_id}: {hit.content[:160]}"
-        )
-    return 0
-
-
 def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here: the MCP SDK and uvicorn are not needed by any other command.
     from athena_assets.mcp.server import serve_http, serve_stdio
@@ -199,7 +170,7 @@ def _asset_names(value: str) -> list[str]:
     return names
 
 
-def _explain_crashes(settings: Settings, since: datetime) -> None:
+def explain_crashes(settings: Settings, since: datetime) -> None:
     """Say which part of the local stack a signal killed while this command ran, if one did."""
     try:
         crashes = local_stack(settings).crashes_since(since)
@@ -243,20 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill.set_defaults(handler=_cmd_backfill)
 
-    recall = commands.add_parser("recall", help="the stored events nearest in meaning to a query")
-    recall.add_argument("query")
-    recall.add_argument("-k", type=int, default=5, help="how many events")
-    recall.add_argument("--mode", choices=MODES, default="vector")
-    recall.add_argument("--source", help="only events from this source")
-    recall.add_argument("--session", help="only events of this session id")
-    recall.add_argument("--type", help="only events of this event type")
-    recall.add_argument("--since", help="only events at or after this day or zoned timestamp")
-    recall.add_argument("--until", help="only events at or before this day (inclusive) or zoned timestamp")
-    recall.add_argument(
-        "--where", action="append", default=[], metavar="KEY=VALUE", help="metadata filter (repeatable)"
-    )
-    recall.add_argument("--json", action="store_true")
-    recall.set_defaults(handler=_cmd_recall)
+    add_recall_parser(commands)
 
     patterns = commands.add_parser("patterns", help="semantic patterns with support, confidence and evidence")
     patterns.add_argument("--since", type=date.fromisoformat, help="last seen on or after YYYY-MM-DD")
@@ -284,31 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _database_down(settings: Settings, err: psycopg.OperationalError) -> str:
-    """One line for a database that does not answer: which one, why, and what to do."""
-    reason = str(err).strip().splitlines()[0].rsplit(": ", 1)[-1] if str(err).strip() else type(err).__name__
-    where = redacted_url(application_database_url(settings))
-    fix = "check ATHENA_DATABASE_URL" if settings.database_url else "start it with `athena stack up`"
-    return f"the database at {where} does not answer ({reason}); {fix}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `athena` command; returns the process exit code (see `entry.main` for the script)."""
-    args = build_parser().parse_args(argv)
-    started = datetime.now(UTC)
-    try:
-        settings = Settings.from_env()
-    except ValueError as err:
-        print(f"athena: error: {err}", file=sys.stderr)
-        return 2
-    try:
-        code = int(args.handler(args, settings))
-    except psycopg.OperationalError as err:
-        print(f"athena: error: {_database_down(settings, err)}", file=sys.stderr)
-        code = 2
-    except (RuntimeError, ValueError, OSError, psycopg.Error) as err:
-        print(f"athena: error: {err}", file=sys.stderr)
-        code = 2
-    if code != 0:
-        _explain_crashes(settings, started)
-    return code
+    return run_command(build_parser(), argv, explain_crashes)

@@ -21,8 +21,7 @@ from resources.memory.prompt_store import PromptStore
 from resources.memory.store import MemoryStore
 from resources.models.files import ModelFilesResource
 from resources.models.manifest import models_for_profile
-from resources.settings import API_KEY_ENV, DATABASE_URL_ENV, Settings, has_password
-from resources.stack.local import application_database_url
+from resources.settings import API_KEY_ENV, DATABASE_URL_ENV, Settings, application_database_url, has_password
 
 
 @dataclass(frozen=True)

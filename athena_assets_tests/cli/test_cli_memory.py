@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from athena_assets.cli import memory_api
 from athena_assets.cli.instance import PID_TAG
 from athena_assets_tests.helpers import StackHandle, run_athena
 from resources.stack.llama_server import free_port
@@ -131,3 +132,29 @@ def test_a_run_whose_process_was_killed_is_marked_failed_by_the_next_command(sta
     assert any(
         f"pid {process.pid}" in message and "run the same command again" in message for message in messages
     )
+
+
+def test_recall_from_the_shell_loads_no_dagster_and_finds_what_the_full_path_finds(
+    stack: StackHandle,
+) -> None:
+    query = "which port does staging redis use"
+    probe = (
+        "import json, sys\n"
+        "from athena_assets.cli.entry import main\n"
+        f"sys.argv = ['athena', 'recall', {query!r}, '-k', '3', '--json']\n"
+        "code = main()\n"
+        "print(json.dumps({'code': code, 'dagster': 'dagster' in sys.modules}), file=sys.stderr)\n"
+    )
+    quick = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=stack.environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert json.loads(quick.stderr.strip().splitlines()[-1]) == {"code": 0, "dagster": False}, quick.stderr
+    # The full path (the Dagster instance, the resources) answers the same.
+    full = memory_api.recall(query, k=3, settings=stack.settings)
+    assert [hit["event_id"] for hit in json.loads(quick.stdout)] == [hit.event_id for hit in full]
+    assert full, "the session's history has events to find"

@@ -3,6 +3,9 @@ real llama-servers (the session's, plus one started here with an API key)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -10,8 +13,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._serdes import serialize_value
 
-from athena_assets_tests.helpers import StackHandle
+from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppAuthError, LlamaCppUnavailableError
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
@@ -136,3 +140,50 @@ def test_a_changed_key_restarts_the_server_so_the_new_key_works(stack: StackHand
             LlamaCppEmbeddingResource(urls=[second.url], api_key="old-key").embed("hello")
     finally:
         stop_llama_server("llamacpp-rekeyed", tmp_path)
+
+
+@pytest.mark.timeout(300)
+def test_with_an_api_key_the_cli_works_and_the_key_appears_nowhere(
+    stack: StackHandle, auth_server: AuthServer, tmp_path: Path
+):
+    """`LLAMACPP_API_KEY` set: ingest, backfill and recall through the keyed server; the key is in no
+    output, run tag, event of the runs, or file under ATHENA_HOME (the database's files included)."""
+    rows = [
+        {"id": f"keyed-{i}", "occurred_at": f"2026-05-0{1 + i % 2}T09:00:00Z", "content": text}
+        for i, text in enumerate(
+            ["the keyed embedding server rotated its TLS certificate", "staging redis listens on port 6380"]
+        )
+    ]
+    events = write_jsonl(tmp_path / "keyed.jsonl", rows)
+    env = stack.environ() | {"LLAMACPP_API_KEY": auth_server.key, "LLAMACPP_EMBEDDINGS_URL": auth_server.url}
+    athena = str(Path(sys.executable).with_name("athena"))
+    outputs = []
+    for args in (
+        ["ingest", str(events)],
+        ["backfill", "--from", "2026-05-01", "--to", "2026-05-02"],
+        ["recall", "which port does redis use", "-k", "1", "--json", "--since", "2026-05-01"],
+    ):
+        done = subprocess.run(
+            [athena, *args], env=env, capture_output=True, text=True, timeout=240, check=False
+        )
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        outputs.append(done.stdout + done.stderr)
+    assert json.loads(done.stdout)[0]["event_id"] == "keyed-1"
+    assert all(auth_server.key not in output for output in outputs)
+
+    runs = stack.instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/asset_partition_range_start": "2026-05-01"})
+    )
+    assert runs
+    for run in runs:
+        assert auth_server.key not in json.dumps(run.tags)
+        logged = [serialize_value(entry) for entry in stack.instance.all_logs(run.run_id)]
+        assert logged and not any(auth_server.key in entry for entry in logged)
+    # Everything under ATHENA_HOME but the model files: PostgreSQL's data (tables, Dagster's event log,
+    # WAL), logs, the inbox, dead letters.
+    home = stack.settings.home
+    leaked = [
+        path for path in home.rglob("*")
+        if path.is_file() and path.suffix != ".gguf" and auth_server.key.encode() in path.read_bytes()
+    ]  # fmt: skip
+    assert leaked == []

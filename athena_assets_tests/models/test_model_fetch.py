@@ -18,6 +18,7 @@ import pytest
 
 from resources.models.fetch import PIN_SUFFIX, ChecksumMismatchError, UnsafeSourceError, fetch_model, main
 from resources.models.fetch_report import logging_progress, write_models_readme
+from resources.models.file_sha import SIDECAR_SUFFIX, remembered_sha256
 from resources.models.http_download import DownloadError, FetchResult, InsufficientDiskSpaceError
 from resources.models.manifest import ROLES, ManifestError, ModelSpec, Role, load_manifest, models_for_profile
 from resources.models.sources import sha256_file
@@ -442,3 +443,17 @@ def test_logging_progress_is_periodic_and_reports_the_end() -> None:
         progress(done, 100)
     assert len(lines) == 2  # the first call, then nothing until the transfer completes
     assert lines[-1].startswith("model.gguf: 100.0%")
+
+
+def test_a_model_files_sha256_is_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(DATA)
+    assert remembered_sha256(model) == DATA_SHA
+    sidecar = tmp_path / f"model.gguf{SIDECAR_SUFFIX}"
+    assert json.loads(sidecar.read_text())["sha256"] == DATA_SHA
+    # Remembered: a sidecar claiming another sha for the same size and time is believed...
+    sidecar.write_text(json.dumps(json.loads(sidecar.read_text()) | {"sha256": "f" * 64}))
+    assert remembered_sha256(model) == "f" * 64
+    # ...until the file changes, which is hashed again.
+    model.write_bytes(DATA[::-1])
+    assert remembered_sha256(model) == hashlib.sha256(DATA[::-1]).hexdigest()

@@ -14,11 +14,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import Field, PrivateAttr
 
 from resources.llamacpp.base import LlamaCppResourceBase
+from resources.llamacpp.embedding_request import embed_text, response_vectors
 from resources.llamacpp.embedding_tokens import (
     InputType,
     TokenLayout,
@@ -87,7 +87,7 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
         limits: list[int] = []
         for url in self.urls:
             body = http.post("/v1/embeddings", {"input": _PROBE_TEXT}, url=url).body
-            widths[url] = len(_vectors(body, 1)[0])
+            widths[url] = len(response_vectors(body, 1)[0])
             meta = self.server_meta(url)
             limits += [int(meta[key]) for key in ("n_ctx", "n_ctx_train") if int(meta.get(key) or 0) > 0]
         if len(set(widths.values())) > 1:
@@ -132,7 +132,7 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
         http = self.http
         started = time.monotonic()
         try:
-            answer = http.post("/v1/embeddings", {"input": self._prefixed(text, input_type)})
+            vector, tokens, latency_ms = embed_text(http, self._prefixed(text, input_type))
         except LlamaCppInputError as err:
             if batch_limit(str(err)) is None:
                 self.metrics.record("embedding", (time.monotonic() - started) * 1000, success=False)
@@ -140,10 +140,8 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
             # Longer than one server batch: the batch path splits it on token boundaries.
             self._lower_limit(batch_limit(str(err)))
             return self.embed_batch([text], input_type=input_type)[0]
-        vector = _vectors(answer.body, 1)[0]
-        tokens = int(answer.body.get("usage", {}).get("prompt_tokens", 0))
-        self.metrics.record("embedding", answer.latency_ms, tokens=tokens, dimension=len(vector))
-        return self._result(vector, tokens, answer.latency_ms, 1)
+        self.metrics.record("embedding", latency_ms, tokens=tokens, dimension=len(vector))
+        return self._result(vector, tokens, latency_ms, 1)
 
     def embed_query(self, text: str) -> EmbeddingResult:
         """The embedding of a search query (the model's query prefix applied)."""
@@ -198,7 +196,7 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
             assert layout is not None
             inputs, counts = layout.inputs(tokenize_texts(http, layout, texts), input_type, self._max_tokens)
             answer = http.post("/v1/embeddings", {"input": inputs})
-            vectors = _vectors(answer.body, len(inputs))
+            vectors = response_vectors(answer.body, len(inputs))
         except LlamaCppInputError as err:
             self.metrics.record("embedding", (time.monotonic() - started) * 1000, success=False)
             limit = batch_limit(str(err))
@@ -246,15 +244,3 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
 
 def _label(index: int, ids: Sequence[object] | None) -> str:
     return f"text {index}" + (f" (event {ids[index]!r})" if ids is not None else "")
-
-
-def _vectors(body: Any, expected: int) -> list[list[float]]:
-    """The vectors of a /v1/embeddings answer, ordered by their `index`."""
-    try:
-        data = sorted(body["data"], key=lambda item: item["index"])
-        vectors = [item["embedding"] for item in data]
-    except (KeyError, TypeError):
-        raise LlamaCppResponseError("/v1/embeddings answered without data[].embedding") from None
-    if len(vectors) != expected:
-        raise LlamaCppResponseError(f"/v1/embeddings returned {len(vectors)} vectors for {expected} inputs")
-    return vectors

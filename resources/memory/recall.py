@@ -23,10 +23,11 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 import numpy as np
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from resources.memory.schema import EMBEDDINGS, EVENTS, checked_dimension, vector_type
+from resources.memory.schema import EMBEDDINGS, EVENTS, RecallHit, checked_dimension, vector_type
 
 RecallMode = Literal["vector", "text", "hybrid"]
 MODES: tuple[str, ...] = ("vector", "text", "hybrid")
@@ -259,3 +260,73 @@ def recall_statement(
     )
     template = _VECTOR_RECALL if mode == "vector" else _HYBRID_RECALL
     return sql.SQL(template).format(nearest=nearest, **parts), params
+
+
+# A scope of at most this many events is searched exactly rather than through the HNSW index. Measured
+# at 100,000 vectors: a 1% scope (1,000 events) exact 36 ms p50 vs 69 ms through the index; a 5% scope
+# (5,000) 64 ms exact vs 26 ms through the index.
+EXACT_SCOPE_ROWS = 2_000
+
+
+def _small_scope(
+    conn: psycopg.Connection[dict[str, Any]], schema: str, scope: RecallScope | None, mode: str
+) -> bool:
+    """Whether a recall's scope holds at most `EXACT_SCOPE_ROWS` events: their vectors are then compared
+    one by one (exact, and at 100,000 vectors faster than an HNSW walk that must pass ~100 rows outside
+    a 1% scope for each row inside it)."""
+    if scope is None or scope.empty or mode == "text":
+        return False
+    condition, params = scope.condition("e")
+    query = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM {} AS e WHERE true {} LIMIT {}) AS s").format(
+        sql.Identifier(schema, EVENTS), condition, sql.Literal(EXACT_SCOPE_ROWS + 1)
+    )
+    row = conn.execute(query, params).fetchone()
+    return row is not None and row["n"] <= EXACT_SCOPE_ROWS
+
+
+def _tune_index_scan(conn: psycopg.Connection[dict[str, Any]], candidates: int) -> None:
+    # Vectors of other models share the index; iterative scans keep filling the LIMIT after the model
+    # filter drops rows, and ef_search must cover the candidates hybrid fuses.
+    conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, candidates))),))
+
+
+def prepared_recall(
+    conn: psycopg.Connection[dict[str, Any]],
+    schema: str,
+    query_vector: Sequence[float] | np.ndarray | None,
+    model_sha256: str,
+    dimension: int,
+    k: int,
+    query_text: str | None,
+    mode: str,
+    candidates: int,
+    scope: RecallScope | None = None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The recall statement for this connection's transaction: exact over a small scope, else through
+    the index with its scan tuned (`SET LOCAL`, so only this transaction is affected)."""
+    exact = _small_scope(conn, schema, scope, mode)
+    query, params = recall_statement(
+        schema, query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope, exact=exact
+    )
+    _tune_index_scan(conn, params["n"])
+    return query, params
+
+
+def run_recall(
+    conn: psycopg.Connection[dict[str, Any]],
+    schema: str,
+    query_vector: Sequence[float] | np.ndarray | None,
+    model_sha256: str,
+    dimension: int,
+    k: int,
+    query_text: str | None,
+    mode: str,
+    candidates: int,
+    scope: RecallScope | None = None,
+) -> list[RecallHit]:
+    """The hits of a recall (see `MemoryStore.recall`) on `conn`: a connection with dict rows and the
+    vector type registered, inside a transaction."""
+    args = (query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope)
+    query, params = prepared_recall(conn, schema, *args)
+    return [RecallHit(**row) for row in conn.execute(query, params).fetchall()]

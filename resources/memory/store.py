@@ -17,7 +17,7 @@ from psycopg import sql
 
 from resources.memory.event_files import Event, RejectedLine
 from resources.memory.postgres_store import PostgresStore
-from resources.memory.recall import RecallMode, RecallScope, recall_statement
+from resources.memory.recall import RecallMode, RecallScope, prepared_recall, recall_statement, run_recall
 from resources.memory.schema import (
     DEAD_LETTERS,
     EMBEDDINGS,
@@ -42,34 +42,7 @@ _EVENT_COLUMNS = (
     "source_file, source_line"
 )
 _MISSING_IDS_SHOWN = 20
-# A scope of at most this many events is searched exactly rather than through the HNSW index. Measured
-# at 100,000 vectors: a 1% scope (1,000 events) exact 36 ms p50 vs 69 ms through the index; a 5% scope
-# (5,000) 64 ms exact vs 26 ms through the index.
-EXACT_SCOPE_ROWS = 2_000
 INDEX_BUILD_MEMORY = "512MB"
-
-
-def _small_scope(
-    conn: psycopg.Connection[dict[str, Any]], schema: str, scope: RecallScope | None, mode: str
-) -> bool:
-    """Whether a recall's scope holds at most `EXACT_SCOPE_ROWS` events: their vectors are then compared
-    one by one (exact, and at 100,000 vectors faster than an HNSW walk that must pass ~100 rows outside
-    a 1% scope for each row inside it)."""
-    if scope is None or scope.empty or mode == "text":
-        return False
-    condition, params = scope.condition("e")
-    query = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM {} AS e WHERE true {} LIMIT {}) AS s").format(
-        sql.Identifier(schema, EVENTS), condition, sql.Literal(EXACT_SCOPE_ROWS + 1)
-    )
-    row = conn.execute(query, params).fetchone()
-    return row is not None and row["n"] <= EXACT_SCOPE_ROWS
-
-
-def _tune_index_scan(conn: psycopg.Connection[dict[str, Any]], candidates: int) -> None:
-    # Vectors of other models share the index; iterative scans keep filling the LIMIT after the model
-    # filter drops rows, and ef_search must cover the candidates hybrid fuses.
-    conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, candidates))),))
 
 
 class MemoryStore(PostgresStore):
@@ -276,10 +249,7 @@ class MemoryStore(PostgresStore):
         args = (query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope)
         recall_statement(self.schema_name, *args)  # bad arguments fail before any connection
         with self._connect() as conn:
-            exact = _small_scope(conn, self.schema_name, scope, mode)
-            query, params = recall_statement(self.schema_name, *args, exact=exact)
-            _tune_index_scan(conn, params["n"])
-            return [RecallHit(**row) for row in conn.execute(query, params).fetchall()]
+            return run_recall(conn, self.schema_name, *args)
 
     def explain_recall(
         self,
@@ -297,9 +267,7 @@ class MemoryStore(PostgresStore):
         most `EXACT_SCOPE_ROWS` events is still searched exactly)."""
         args = (query_vector, model_sha256, dimension, k, query_text, mode, 50, scope)
         with self._connect() as conn:
-            exact = _small_scope(conn, self.schema_name, scope, mode)
-            query, params = recall_statement(self.schema_name, *args, exact=exact)
-            _tune_index_scan(conn, params["n"])
+            query, params = prepared_recall(conn, self.schema_name, *args)
             if force_index:
                 conn.execute("SET LOCAL enable_seqscan = off")
             rows = conn.execute(sql.SQL("EXPLAIN (COSTS OFF) ") + query, params).fetchall()

@@ -16,7 +16,7 @@ import psycopg
 
 from resources.llamacpp.probe import describe_facts, probe_server
 from resources.models.manifest import ModelSpec, Role
-from resources.settings import Settings, has_password
+from resources.settings import Settings, application_database_url, has_password, redacted_url
 from resources.stack.cpu import describe_vector_extensions
 from resources.stack.crash_report import Crash, llama_server_crash, postgres_crashes
 from resources.stack.llama_server import (
@@ -28,7 +28,6 @@ from resources.stack.llama_server import (
     stop_llama_server,
 )
 from resources.stack.postgres import (
-    APP_DATABASE,
     DAGSTER_DATABASE,
     PostgresInfo,
     running_postgres,
@@ -247,22 +246,6 @@ def private_stack_environment(home: Path, models_dir: Path | None = None) -> dic
         "LLAMACPP_REASONING_URL": f"http://127.0.0.1:{free_port()}",
         "LLAMACPP_N_THREADS": "2",
     }
-
-
-def application_database_url(settings: Settings) -> str:
-    """ATHENA_DATABASE_URL, or the embedded server's application database."""
-    if settings.database_url:
-        return settings.database_url
-    return f"postgresql://postgres@127.0.0.1:{settings.pg_port}/{APP_DATABASE}"
-
-
-def redacted_url(url: str) -> str:
-    """`url` with its password (if it has one) replaced by ***, fit for a message or a log."""
-    if not has_password(url):
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.split("@", 1)
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def _database_answers(url: str) -> bool:

