@@ -144,6 +144,8 @@ class Settings:
     dagster_home: Path | None = None
     history_start: date = DEFAULT_HISTORY_START
     enable_compression: bool = True
+    # Mask e-mail addresses and phone numbers in events (ATHENA_REDACT_CONTACTS); secrets always are.
+    redact_contacts: bool = True
     compression_ratio: float = DEFAULT_COMPRESSION_RATIO
     compression_model: str = DEFAULT_COMPRESSION_MODEL
     claude_input_usd_per_mtok: float = DEFAULT_CLAUDE_INPUT_USD_PER_MTOK
@@ -175,6 +177,7 @@ class Settings:
             dagster_home=Path(dagster_home).expanduser() if dagster_home else home / "dagster",
             history_start=_date(env, "ATHENA_HISTORY_START", DEFAULT_HISTORY_START),
             enable_compression=_bool(env, "ENABLE_COMPRESSION", True),
+            redact_contacts=_bool(env, "ATHENA_REDACT_CONTACTS", True),
             # The share of tokens to keep: 0.33 keeps a third; 1 keeps everything.
             compression_ratio=_float(
                 env, "ATHENA_COMPRESSION_RATIO", DEFAULT_COMPRESSION_RATIO, 0.0, 1.0, include_low=False

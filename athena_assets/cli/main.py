@@ -21,6 +21,7 @@ from athena_assets.cli.recall_command import add_recall_parser
 from athena_assets.cli.run import run_command
 from athena_assets.cli.stack import local_stack, materialize_models, stack_up
 from athena_assets.defs.observability import metrics as metrics_api
+from athena_assets.defs.resources import AthenaResources
 from athena_assets.seed.model_metrics import with_seed_names
 from resources.models.manifest import models_for_profile
 from resources.settings import Settings
@@ -120,13 +121,18 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     with open_instance(settings) as instance:
         stats = metrics_api.all_stats(instance, args.since)
+    redacted = AthenaResources.for_direct_use(settings).memory.redactions(args.since)
     if args.csv:
         print(metrics_api.stats_frame(stats).to_csv(), end="")
     elif args.json:
         dimension = models_for_profile(settings.model_profile)["embedding"].embedding_dim
-        print(json.dumps(with_seed_names(stats, settings.embedding_dim or dimension), indent=2))
+        report = with_seed_names(stats, settings.embedding_dim or dimension) | {
+            "redactions": asdict(redacted)
+        }
+        print(json.dumps(report, indent=2))
     else:
         print(metrics_api.format_stats(stats))
+        print(f"redactions: {redacted.placeholders} secrets replaced in {redacted.events} stored events")
     return 0
 
 

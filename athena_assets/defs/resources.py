@@ -83,7 +83,9 @@ class AthenaResources:
             memory=MemoryStore(database_url=database_url),
             prompt_store=PromptStore(database_url=database_url, prompts_dir=str(settings.home / "prompts")),
             inbox=InboxResource(
-                inbox_dir=str(settings.inbox_dir), history_start=settings.history_start.isoformat()
+                inbox_dir=str(settings.inbox_dir),
+                history_start=settings.history_start.isoformat(),
+                redact_contacts=settings.redact_contacts,
             ),
             model_files=ModelFilesResource(
                 models_dir=str(settings.models_dir),

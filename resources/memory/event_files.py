@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+from resources.memory.redaction import Redactor
 
 EXCERPT_CHARS = 200
 MAX_ID_CHARS = 200
@@ -62,6 +65,8 @@ class ParsedFile:
     sha256: str
     events: list[Event] = field(default_factory=list)
     rejected: list[RejectedLine] = field(default_factory=list)
+    # Secrets replaced by placeholders while parsing, by kind (see redaction.py).
+    redactions: Counter[str] = field(default_factory=Counter)
 
     @property
     def days(self) -> list[date]:
@@ -250,7 +255,11 @@ def _fingerprint(event: Event) -> dict[str, Any]:
 
 
 def parse_event_file(
-    path: Path, history_start: date, max_content_bytes: int = 1_000_000, latest_day: date | None = None
+    path: Path,
+    history_start: date,
+    max_content_bytes: int = 1_000_000,
+    latest_day: date | None = None,
+    redactor: Redactor | None = None,
 ) -> ParsedFile:
     """Parse the JSON Lines file at `path`; unusable lines are returned as `rejected`, never raised.
 
@@ -259,7 +268,8 @@ def parse_event_file(
 
     The file is read as bytes and split on b"\\n", so one line of invalid UTF-8 loses only that line.
     An id seen twice keeps the first event; a later one with different fields is rejected (its reason
-    names the first line), an identical repeat is dropped silently.
+    names the first line), an identical repeat is dropped silently. With a `redactor`, every line's
+    secrets are replaced before it is parsed, so neither an event nor a rejected line's excerpt keeps one.
     """
     limits = _Limits(history_start, max_content_bytes, latest_day)
     data = path.read_bytes()
@@ -267,12 +277,16 @@ def parse_event_file(
     events: list[Event] = []
     rejected: list[RejectedLine] = []
     first_seen: dict[str, tuple[int, dict[str, Any]]] = {}
+    redactions: Counter[str] = Counter()
     for number, line in enumerate(data.split(b"\n"), start=1):
         raw = line.removesuffix(b"\r")
         if number == 1:
             raw = raw.removeprefix(_UTF8_BOM)
         if not raw.strip():
             continue
+        if redactor is not None:
+            raw, found = redactor.redact_line(raw)
+            redactions.update(found)
         try:
             event = _parse_line(raw, file, number, limits)
         except _Reject as reject:
@@ -295,4 +309,4 @@ def parse_event_file(
                     event.day,
                 )
             )
-    return ParsedFile(path=path, sha256=hashlib.sha256(data).hexdigest(), events=events, rejected=rejected)
+    return ParsedFile(path, hashlib.sha256(data).hexdigest(), events, rejected, redactions)

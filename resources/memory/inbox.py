@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field, PrivateAttr
 
 from resources.memory.event_files import Event, ParsedFile, parse_event_file
+from resources.memory.redaction import Redactor
 
 _HASH_CHARS = 16
 _REMEMBER_LOCK = ".remember.lock"
@@ -42,6 +43,18 @@ class InboxResource(dg.ConfigurableResource):
 
     inbox_dir: str
     history_start: str
+    redact_contacts: bool = Field(
+        default=True, description="Mask e-mail addresses and phone numbers too (secrets always are)."
+    )
+
+    _redactor: Redactor | None = PrivateAttr(default=None)
+
+    def redactor(self) -> Redactor:
+        """The redactor every event line goes through before it is stored (made once: its detectors
+        take a moment to set up)."""
+        if self._redactor is None:
+            self._redactor = Redactor(mask_contacts=self.redact_contacts)
+        return self._redactor
 
     @property
     def start(self) -> date:
@@ -64,16 +77,20 @@ class InboxResource(dg.ConfigurableResource):
 
     def parse(self, path: Path) -> ParsedFile:
         """Validate one event file: events before the partitions' start or after today are rejected."""
-        return parse_event_file(path, self.start, latest_day=datetime.now(UTC).date())
+        return parse_event_file(
+            path, self.start, latest_day=datetime.now(UTC).date(), redactor=self.redactor()
+        )
 
     def store(self, source: Path) -> tuple[Path, bool]:
-        """Copy `source` into the inbox under its content hash; returns (path, whether it is new)."""
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:_HASH_CHARS]
+        """Store `source` in the inbox, its secrets redacted, under the hash of its content; returns
+        (path, whether it is new). The inbox never holds the original of a redacted line."""
+        data = source.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:_HASH_CHARS]
         target = self.directory() / f"{digest}-{source.stem}.jsonl"
         if target.exists():
             return target, False
         partial = target.with_suffix(".jsonl.part")
-        shutil.copyfile(source, partial)
+        partial.write_bytes(self.redactor().redact_file(data)[0])
         # The rename makes the file appear whole: the sensor never reads a half-copied file.
         partial.replace(target)
         return target, True
@@ -82,7 +99,8 @@ class InboxResource(dg.ConfigurableResource):
         """Append one event, validated exactly as a line of an ingested file, to its day's remembered
         file, durably (written and fsynced before returning) and idempotently (an event whose id is
         already there is not written again). Raises ValueError with the validation's reason."""
-        line = json.dumps(dict(record), ensure_ascii=False, sort_keys=True).encode() + b"\n"
+        line = json.dumps(dict(record), ensure_ascii=False, sort_keys=True).encode()
+        line = self.redactor().redact_line(line)[0] + b"\n"
         directory = self.directory()
         with _locked(directory / _REMEMBER_LOCK):
             event = self._validated(directory, line)

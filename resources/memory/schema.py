@@ -131,6 +131,14 @@ class RecallHit:
 
 
 @dataclass(frozen=True)
+class RedactionSummary:
+    """Stored events holding a `[REDACTED:<kind>]` placeholder, and how many placeholders in all."""
+
+    events: int
+    placeholders: int
+
+
+@dataclass(frozen=True)
 class StoreStats:
     """Row counts of the store, and the number of distinct event days."""
 

@@ -18,6 +18,7 @@ from psycopg import sql
 from resources.memory.event_files import Event, RejectedLine
 from resources.memory.postgres_store import PostgresStore
 from resources.memory.recall import RecallMode, RecallScope, prepared_recall, recall_statement, run_recall
+from resources.memory.redaction import PLACEHOLDER_PREFIX
 from resources.memory.schema import (
     DEAD_LETTERS,
     EMBEDDINGS,
@@ -29,6 +30,7 @@ from resources.memory.schema import (
     EmbeddingCheck,
     EmbeddingRow,
     RecallHit,
+    RedactionSummary,
     StoredEvent,
     StoreStats,
     UpsertCounts,
@@ -281,6 +283,19 @@ class MemoryStore(PostgresStore):
         )
         with self._connect() as conn:
             return {row["id"] for row in conn.execute(query, {**params, "ids": list(event_ids)}).fetchall()}
+
+    def redactions(self, since: date | None = None) -> RedactionSummary:
+        """How many stored events (of days from `since` on) had secrets replaced, and how many."""
+        marker = PLACEHOLDER_PREFIX
+        query = sql.SQL(
+            """SELECT count(*) FILTER (WHERE t.n > 0) AS events, coalesce(sum(t.n), 0) AS placeholders
+               FROM (SELECT (length(e.content || e.metadata::text)
+                             - length(replace(e.content || e.metadata::text, %(m)s, ''))) / length(%(m)s) AS n
+                     FROM {} AS e WHERE %(since)s::date IS NULL OR e.day >= %(since)s) AS t"""
+        ).format(self._table(EVENTS))
+        with self._connect() as conn:
+            row = conn.execute(query, {"m": marker, "since": since}).fetchone()
+        return RedactionSummary(int(row["events"]), int(row["placeholders"]))
 
     def stats(self) -> StoreStats:
         """Row counts of events, embeddings and dead letters, and the number of distinct event days."""

@@ -10,10 +10,12 @@ import dagster as dg
 from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
 from resources.memory.event_files import Event, RejectedLine
 from resources.memory.inbox import InboxResource
+from resources.memory.redaction import redaction_counts
 from resources.memory.store import MemoryStore
 
-EVENTS_CODE_VERSION = "1"
+EVENTS_CODE_VERSION = "2"  # 2: secrets redacted before storage
 DEAD_LETTER_CHECK = "no_dead_letters"
+REDACTION_CHECK = "no_secrets_redacted"
 
 
 @dg.asset(
@@ -29,7 +31,13 @@ DEAD_LETTER_CHECK = "no_dead_letters"
             DEAD_LETTER_CHECK,
             asset="episodic_events",
             description="Lines of the partition's days that were rejected (a warning: valid lines are kept).",
-        )
+        ),
+        dg.AssetCheckSpec(
+            REDACTION_CHECK,
+            asset="episodic_events",
+            description="Secrets replaced by [REDACTED:<kind>] in the partition's events (a warning: the "
+            "events are kept, the secrets are not).",
+        ),
     ],
 )
 def episodic_events(
@@ -61,6 +69,16 @@ def episodic_events(
             ),
         },
     )
+    redacted = redaction_counts(events.values())
+    secrets = dg.AssetCheckResult(
+        check_name=REDACTION_CHECK,
+        passed=not redacted,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "redactions": dg.MetadataValue.int(sum(redacted.values())),
+            "by_kind": dg.MetadataValue.json(dict(redacted.most_common())),
+        },
+    )
     return dg.MaterializeResult(
         metadata={
             "first_day": first.isoformat(),
@@ -71,6 +89,7 @@ def episodic_events(
             "unchanged": dg.MetadataValue.int(counts.unchanged),
             "rejected": dg.MetadataValue.int(len(rejected)),
             "files": dg.MetadataValue.int(len(files)),
+            "redactions": dg.MetadataValue.int(sum(redacted.values())),
         },
-        check_results=[dead_letters],
+        check_results=[dead_letters, secrets],
     )
