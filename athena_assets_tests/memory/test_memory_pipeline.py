@@ -85,7 +85,12 @@ def test_a_partition_loads_embeds_and_rerunning_changes_nothing(
     assert (embeddings_meta["embedded"], embeddings_meta["skipped"]) == (6, 0)
     assert embeddings_meta["dimension"] == stack.stack.models["embedding"].embedding_dim
     checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
-    assert checks == {"no_dead_letters": True, "every_event_has_a_vector": True, "vectors_are_valid": True}
+    assert checks == {
+        "no_dead_letters": True,
+        "no_secrets_redacted": True,
+        "every_event_has_a_vector": True,
+        "vectors_are_valid": True,
+    }
     assert memory.event_count(DAY_TWO, DAY_TWO) == 0, "only the partition's day is loaded"
     # Lines without a readable day are dead letters of the file, not of any partition.
     assert len(memory.dead_letters()) == 2

@@ -17,13 +17,19 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from detect_secrets.core.scan import scan_line
-from detect_secrets.settings import default_settings, get_settings, transient_settings
+from detect_secrets.settings import (
+    cache_bust,
+    configure_settings_from_baseline,
+    default_settings,
+    get_settings,
+)
 
 PLACEHOLDER = "[REDACTED:{}]"
 PLACEHOLDER_PREFIX = "[REDACTED:"
@@ -94,6 +100,23 @@ def redaction_counts(events: Iterable[Any]) -> Counter[str]:
     return counts
 
 
+_configure_lock = threading.Lock()
+_configured: list[bool] = []  # set once detect-secrets is configured (a list: no `global` needed)
+
+
+def _configure_detectors() -> None:
+    """Point detect-secrets' process-wide settings at the plugins used here, once: entering its
+    `transient_settings` for every string cost more than the scanning itself (it clears its caches)."""
+    with _configure_lock:
+        if _configured:
+            return
+        with default_settings():
+            plugins = [name for name in get_settings().plugins if name not in _NOISY_PLUGINS]
+        cache_bust()
+        configure_settings_from_baseline({"plugins_used": [{"name": name} for name in plugins]})
+        _configured.append(True)
+
+
 def _looks_secret(value: str) -> bool:
     """A value with letters and digits or symbols: `hunter2`-like, not a plain word or a number."""
     has_letter = any(c.isalpha() for c in value)
@@ -119,9 +142,7 @@ class Redactor:
 
     def __init__(self, mask_contacts: bool = True) -> None:
         self.mask_contacts = mask_contacts
-        with default_settings():
-            plugins = [name for name in get_settings().plugins if name not in _NOISY_PLUGINS]
-        self._plugins = [{"name": name} for name in plugins]
+        _configure_detectors()
 
     def redact(self, text: str) -> Redaction:
         """`text` with every secret found replaced by `[REDACTED:<kind>]`."""
@@ -147,21 +168,21 @@ class Redactor:
         """Non-overlapping (start, end, kind) spans of what detect-secrets finds, widened to whole tokens
         (except a password in a URL, which ends at the `@`)."""
         spans: list[tuple[int, int, str]] = []
-        with transient_settings({"plugins_used": self._plugins}):
-            offset = 0
-            for line in text.splitlines(keepends=True):
-                for secret in scan_line(line):
-                    kind = _KINDS.get(secret.type, secret.type.lower().replace(" ", "-"))
-                    for found in re.finditer(re.escape(secret.secret_value or ""), line):
-                        start, end = found.span()
-                        if start == end:
-                            continue
-                        if kind != "password-in-url":
-                            while start > 0 and _TOKEN_CHARS.fullmatch(line[start - 1]):
-                                start -= 1
-                            end += len(_TOKEN_CHARS.match(line, end).group(0))
-                        spans.append((offset + start, offset + end, kind))
-                offset += len(line)
+        offset = 0
+        for line in text.splitlines(keepends=True):
+            # Nothing shorter than 8 characters is a secret detect-secrets knows; skip its set-up.
+            for secret in scan_line(line) if len(line.strip()) >= 8 else ():
+                kind = _KINDS.get(secret.type, secret.type.lower().replace(" ", "-"))
+                for found in re.finditer(re.escape(secret.secret_value or ""), line):
+                    start, end = found.span()
+                    if start == end:
+                        continue
+                    if kind != "password-in-url":
+                        while start > 0 and _TOKEN_CHARS.fullmatch(line[start - 1]):
+                            start -= 1
+                        end += len(_TOKEN_CHARS.match(line, end).group(0))
+                    spans.append((offset + start, offset + end, kind))
+            offset += len(line)
         merged: list[tuple[int, int, str]] = []
         for start, end, kind in sorted(spans):
             if merged and start < merged[-1][1]:
