@@ -1,6 +1,6 @@
 """Backfill throughput through Dagster against the raw embedding loop, and recall latency at scale.
 
-    .venv/bin/python benchmarks/backfill.py                       # 5,000 events over 60 days, 100,000 vectors
+    .venv/bin/python benchmarks/backfill.py                     # 5,000 events over 900 days, 100,000 vectors
     .venv/bin/python benchmarks/backfill.py --events 500 --vectors 10000
     .venv/bin/python benchmarks/backfill.py --skip-recall
 
@@ -35,6 +35,7 @@ from typing import Literal
 
 import dagster as dg
 import numpy as np
+from benchmark_history import BENCH_HISTORY_START
 from embedding_throughput import FILLER, PHRASES, TOPICS, raw_loop
 
 from athena_assets.cli.instance import materialize
@@ -51,7 +52,6 @@ from resources.settings import Settings
 from resources.stack.llama_server import LlamaServerConfig, start_llama_server, stop_llama_server
 from resources.stack.local import SERVER_NAMES, LocalStack, private_stack_environment
 
-HISTORY_START = date(2026, 3, 1)
 HISTORY_SEED = 2026
 RECALL_SCHEMA = "bench_recall"
 RECALL_MODEL_SHA256 = "0" * 64  # fake vectors: a model sha no real model has
@@ -72,10 +72,15 @@ class BackfillResult:
     success: bool
 
 
+def history_first_day(days: int) -> date:
+    """The first day of a history of `days` days that ends yesterday (events after today are refused)."""
+    return datetime.now(UTC).date() - timedelta(days=days)
+
+
 def history_file(path: Path, count: int, days: int) -> list[str]:
     """Write about `count` deterministic events spread over `days` days; returns their contents."""
     per_day = max(1, math.ceil(count / days))
-    events = generate_history(HISTORY_START, days, HISTORY_SEED, events_per_day=(per_day, per_day))
+    events = generate_history(history_first_day(days), days, HISTORY_SEED, events_per_day=(per_day, per_day))
     # Thin evenly (rather than cut the tail) so every day keeps its share of the history.
     step = len(events) / count
     kept = [events[int(index * step)] for index in range(min(count, len(events)))]
@@ -86,7 +91,9 @@ def history_file(path: Path, count: int, days: int) -> list[str]:
 @contextmanager
 def private_stack(home: Path) -> Iterator[tuple[Settings, LocalStack, dg.DagsterInstance]]:
     """Database, Dagster instance, embedding model file (through Dagster) and its server; stopped after."""
-    settings = Settings.from_env(private_stack_environment(home))
+    settings = Settings.from_env(
+        private_stack_environment(home) | {"ATHENA_HISTORY_START": BENCH_HISTORY_START}
+    )
     local = LocalStack(settings, models_for_profile(settings.model_profile))
     instance = None
     try:
@@ -139,15 +146,17 @@ def timed_backfill(
     settings: Settings, instance: dg.DagsterInstance, events: int, days: int
 ) -> BackfillResult:
     """`memory_api.backfill` of the whole history, timed end to end."""
-    first, last = HISTORY_START, HISTORY_START + timedelta(days=days - 1)
+    first = history_first_day(days)
+    last = first + timedelta(days=days - 1)
     started = time.perf_counter()
     runs = backfill(settings, first, last)
     seconds = time.perf_counter() - started
     tokens = embedding_tokens(instance, {run.run_id for run in runs})
-    result = BackfillResult(events, tokens, seconds, len(runs), all(run.success for run in runs))
+    launched = sum(not run.skipped for run in runs)
+    result = BackfillResult(events, tokens, seconds, launched, all(run.success for run in runs))
     print(
         f"  backfill {first}..{last}: {seconds:.2f} s, {events / seconds:.0f} events/s, "
-        f"{tokens / seconds:.0f} tokens/s, {len(runs)} run(s), success={result.success}",
+        f"{tokens / seconds:.0f} tokens/s, {launched} run(s), success={result.success}",
         flush=True,
     )
     return result
@@ -246,7 +255,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--days", type=int, default=900)
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--skip-recall", action="store_true")
     parser.add_argument("--skip-backfill", action="store_true", help="measure recall only")

@@ -93,12 +93,16 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     def progress(run: memory_api.BackfillRun) -> None:
+        if run.skipped:
+            print(f"{run.first}..{run.last}: nothing new, no run (--force runs it anyway)", flush=True)
+            return
         state = "ok" if run.success else "FAILED"
         print(f"run {run.run_id}: {run.first}..{run.last} {state}", flush=True)
 
     assets = backfill_assets(args)
-    runs = memory_api.backfill(settings, args.start, args.end, assets, progress)
-    print(f"{len(runs)} run(s) for {args.start}..{args.end}: {', '.join(assets)}")
+    runs = memory_api.backfill(settings, args.start, args.end, assets, progress, force=args.force)
+    started = sum(not run.skipped for run in runs)
+    print(f"{started} run(s) for {args.start}..{args.end}: {', '.join(assets)}")
     return 0 if all(run.success for run in runs) else 1
 
 
@@ -210,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = commands.add_parser("backfill", help="materialise a range of days through Dagster")
     backfill.add_argument("--from", dest="start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
     backfill.add_argument("--to", dest="end", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    backfill.add_argument(
+        "--force", action="store_true", help="run every range, even one with nothing new to load or embed"
+    )
     backfill.add_argument(
         "--assets",
         nargs="+",

@@ -14,7 +14,7 @@ import dagster as dg
 from athena_assets.cli.instance import materialize, open_instance
 from athena_assets.defs.consolidation.assets import consolidated_patterns
 from athena_assets.defs.memory.embeddings import event_embeddings
-from athena_assets.defs.memory.events import episodic_events
+from athena_assets.defs.memory.events import EVENTS_CODE_VERSION, episodic_events
 from athena_assets.defs.models.assets import model_sha256
 from athena_assets.defs.partitions import BACKFILL_DAYS_PER_RUN
 from athena_assets.defs.prompts.assets import compressed_prompts
@@ -31,6 +31,8 @@ BACKFILL_ASSETS: dict[str, dg.AssetsDefinition] = {
     "compressed_prompts": compressed_prompts,
 }
 DEFAULT_BACKFILL = ("episodic_events", "event_embeddings")
+# The assets whose work a backfill can see is done without running them (`up_to_date`).
+SKIPPABLE = frozenset(DEFAULT_BACKFILL)
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -47,12 +49,14 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class BackfillRun:
-    """One Dagster run of a backfill: its id, day range and whether it succeeded."""
+    """One Dagster run of a backfill: its id, day range and whether it succeeded; or a range with
+    nothing new to do, which starts no run (`skipped`, no run id)."""
 
     run_id: str
     first: date
     last: date
     success: bool
+    skipped: bool = False
 
 
 def ingest(settings: Settings, files: Sequence[Path]) -> list[IngestReport]:
@@ -81,14 +85,40 @@ def day_ranges(first: date, last: date, days_per_run: int = BACKFILL_DAYS_PER_RU
     return ranges
 
 
+def up_to_date(
+    resources: AthenaResources,
+    instance: dg.DagsterInstance,
+    start: date,
+    end: date,
+    asset_names: Sequence[str],
+) -> bool:
+    """Whether a run of `asset_names` over `start`..`end` would change nothing: every day of every inbox
+    file in the range is loaded by the current code of the events asset, and every event of the range
+    has its vector. Only the events and embeddings can tell; consolidation and prompts always run."""
+    if not set(asset_names) <= SKIPPABLE:
+        return False
+    memory = resources.memory
+    if "episodic_events" in asset_names:
+        entries = [resources.inbox.index(item.path) for item in resources.inbox.files()]
+        pairs = {(entry.sha256, day) for entry in entries for day in entry.days if start <= day <= end}
+        shas = sorted({sha for sha, _ in pairs})
+        if pairs and not pairs <= memory.loaded(shas, start, end, EVENTS_CODE_VERSION):
+            return False
+    if "event_embeddings" in asset_names:
+        return memory.due_for_embedding_count(start, end, model_sha256(instance, "embedding")) == 0
+    return True
+
+
 def backfill(
     settings: Settings,
     first: date,
     last: date,
     asset_names: Sequence[str] = DEFAULT_BACKFILL,
     progress: Callable[[BackfillRun], None] | None = None,
+    force: bool = False,
 ) -> list[BackfillRun]:
-    """Materialise `asset_names` for every day of `first`..`last`, a few single runs per history."""
+    """Materialise `asset_names` for every day of `first`..`last`, a few single runs per history. A range
+    with nothing new for the events and embeddings starts no run unless `force` (see `up_to_date`)."""
     unknown = [name for name in asset_names if name not in BACKFILL_ASSETS]
     if unknown:
         raise ValueError(f"unknown asset(s) {', '.join(unknown)}; choose from {', '.join(BACKFILL_ASSETS)}")
@@ -97,8 +127,15 @@ def backfill(
     assets = [BACKFILL_ASSETS[name] for name in BACKFILL_ASSETS if name in asset_names]
     ranges = day_ranges(first, last)  # a reversed range is an argument error, before any connection
     runs = []
+    resources = AthenaResources.for_direct_use(settings)
     with open_instance(settings) as instance:
         for start, end in ranges:
+            if not force and up_to_date(resources, instance, start, end, asset_names):
+                run = BackfillRun("", start, end, success=True, skipped=True)
+                runs.append(run)
+                if progress is not None:
+                    progress(run)
+                continue
             result = materialize(
                 settings,
                 assets,

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 
 from athena_assets.cli import memory_api
 from athena_assets.cli.instance import PID_TAG
-from athena_assets_tests.helpers import StackHandle, run_athena
+from athena_assets_tests.helpers import StackHandle, run_athena, write_jsonl
 from resources.stack.llama_server import free_port
 
 
@@ -110,7 +111,7 @@ def test_a_run_whose_process_was_killed_is_marked_failed_by_the_next_command(sta
     athena = str(Path(sys.executable).with_name("athena"))
     # Nearly a year of (empty) days: a run long enough to be caught while it runs.
     process = subprocess.Popen(
-        [athena, "backfill", "--from", "2025-12-01", "--to", "2026-09-30"],
+        [athena, "backfill", "--from", "2025-12-01", "--to", "2026-09-30", "--force"],
         env=stack.environ() | {"ATHENA_HISTORY_START": "2025-01-01"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -158,3 +159,48 @@ def test_recall_from_the_shell_loads_no_dagster_and_finds_what_the_full_path_fin
     full = memory_api.recall(query, k=3, settings=stack.settings)
     assert [hit["event_id"] for hit in json.loads(quick.stdout)] == [hit.event_id for hit in full]
     assert full, "the session's history has events to find"
+
+
+def test_a_backfill_with_nothing_new_starts_no_run_until_something_is_new(
+    stack: StackHandle, tmp_path: Path
+) -> None:
+    def rows(prefix: str, day: str) -> list[dict[str, str]]:
+        return [
+            {
+                "id": f"{prefix}-{i}",
+                "occurred_at": f"{day}T1{i}:00:00Z",
+                "content": f"{prefix} rerun note {i}",
+            }
+            for i in range(3)
+        ]
+
+    backfill = ["backfill", "--from", "2026-07-01", "--to", "2026-07-02"]
+    assert (
+        run_athena(
+            stack, "ingest", str(write_jsonl(tmp_path / "a.jsonl", rows("rerun-a", "2026-07-01")))
+        ).returncode
+        == 0
+    )
+    first = run_athena(stack, *backfill)
+    assert first.returncode == 0 and "1 run(s)" in first.stdout, first.stdout + first.stderr
+
+    again = run_athena(stack, *backfill)
+    assert again.returncode == 0, again.stderr
+    assert "nothing new, no run" in again.stdout and "0 run(s)" in again.stdout, again.stdout
+
+    # A new file for one day of the range: that range runs again, and loads and embeds the new events.
+    assert (
+        run_athena(
+            stack, "ingest", str(write_jsonl(tmp_path / "b.jsonl", rows("rerun-b", "2026-07-02")))
+        ).returncode
+        == 0
+    )
+    third = run_athena(stack, *backfill)
+    assert "1 run(s)" in third.stdout, third.stdout + third.stderr
+    with psycopg.connect(stack.database_url) as conn:
+        embedded = conn.execute(
+            "SELECT count(*) FROM athena.event_embeddings WHERE event_id LIKE 'rerun-%'"
+        ).fetchone()
+    assert embedded == (6,)
+    forced = run_athena(stack, *backfill, "--force")
+    assert "1 run(s)" in forced.stdout and "nothing new" not in forced.stdout, forced.stdout

@@ -28,6 +28,7 @@ from resources.memory.redaction import Redactor
 
 _HASH_CHARS = 16
 _REMEMBER_LOCK = ".remember.lock"
+_INDEX_DIR = ".index"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,14 @@ class InboxFile:
 
     path: Path
     mtime_ns: int
+
+
+@dataclass(frozen=True)
+class InboxIndexEntry:
+    """An inbox file's content sha256 and the UTC days of its valid events."""
+
+    sha256: str
+    days: frozenset[date]
 
 
 class InboxResource(dg.ConfigurableResource):
@@ -74,6 +83,30 @@ class InboxResource(dg.ConfigurableResource):
             stat = path.stat()
             found.append(InboxFile(path, stat.st_mtime_ns))
         return sorted(found, key=lambda item: (item.mtime_ns, item.path.name))
+
+    def index(self, path: Path) -> InboxIndexEntry:
+        """The content sha256 of an inbox file and the days of its valid events, remembered in
+        `.index/` beside it (keyed by size and modification time: a remembered-events file grows), so a
+        run that finds nothing new reads no file in full."""
+        stat = path.stat()
+        key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        sidecar = self.directory() / _INDEX_DIR / f"{path.name}.json"
+        try:
+            recorded = json.loads(sidecar.read_text())
+            if {name: recorded[name] for name in key} == key:
+                return InboxIndexEntry(
+                    recorded["sha256"], frozenset(map(date.fromisoformat, recorded["days"]))
+                )
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        parsed = self.parse(path)
+        entry = InboxIndexEntry(parsed.sha256, frozenset(parsed.days))
+        sidecar.parent.mkdir(exist_ok=True)
+        record = key | {"sha256": entry.sha256, "days": sorted(day.isoformat() for day in entry.days)}
+        partial = sidecar.with_suffix(".part")
+        partial.write_text(json.dumps(record))
+        partial.replace(sidecar)
+        return entry
 
     def parse(self, path: Path) -> ParsedFile:
         """Validate one event file: events before the partitions' start or after today are rejected."""

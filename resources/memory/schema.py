@@ -20,6 +20,7 @@ from psycopg import sql
 EVENTS = "episodic_events"
 DEAD_LETTERS = "dead_letters"
 EMBEDDINGS = "event_embeddings"
+LOADED_DAYS = "loaded_days"
 # pgvector's HNSW indexes `vector` up to 2,000 dimensions; the type itself stops at 16,000.
 MAX_INDEXED_DIMENSION = 2000
 MAX_DIMENSION = 16000
@@ -168,6 +169,7 @@ def schema_statements(schema: str) -> list[sql.Composable]:
     events = sql.Identifier(schema, EVENTS)
     dead = sql.Identifier(schema, DEAD_LETTERS)
     embeddings = sql.Identifier(schema, EMBEDDINGS)
+    loaded = sql.Identifier(schema, LOADED_DAYS)
     return [
         sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"),
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident),
@@ -236,6 +238,17 @@ def schema_statements(schema: str) -> list[sql.Composable]:
                 CHECK (vector_dims(embedding) = dimension)
             )"""
         ).format(embeddings, events),
+        # Which days of which inbox file (by content) are loaded, and by which code version of the
+        # events asset: a backfill whose every pair is here has nothing to load (memory_api.backfill).
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                file_sha256 text NOT NULL,
+                day date NOT NULL,
+                code_version text NOT NULL,
+                loaded_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (file_sha256, day)
+            )"""
+        ).format(loaded),
     ]
 
 

@@ -23,6 +23,7 @@ from resources.memory.schema import (
     DEAD_LETTERS,
     EMBEDDINGS,
     EVENTS,
+    LOADED_DAYS,
     UPSERT_DEAD_LETTERS,
     UPSERT_EMBEDDINGS,
     UPSERT_EVENTS,
@@ -283,6 +284,40 @@ class MemoryStore(PostgresStore):
         )
         with self._connect() as conn:
             return {row["id"] for row in conn.execute(query, {**params, "ids": list(event_ids)}).fetchall()}
+
+    def record_loaded(self, file_sha256: str, days: Sequence[date], code_version: str) -> None:
+        """Remember that `days` of the inbox file with `file_sha256` are loaded by `code_version`."""
+        if not days:
+            return
+        query = sql.SQL(
+            """INSERT INTO {} (file_sha256, day, code_version) SELECT %s, d, %s FROM unnest(%s::date[]) AS d
+               ON CONFLICT (file_sha256, day) DO UPDATE
+               SET code_version = EXCLUDED.code_version, loaded_at = now()"""
+        ).format(self._table(LOADED_DAYS))
+        with self._connect() as conn:
+            conn.execute(query, (file_sha256, code_version, list(days)))
+
+    def loaded(
+        self, file_sha256s: Sequence[str], start: date, end_inclusive: date, code_version: str
+    ) -> set[tuple[str, date]]:
+        """The (file sha256, day) pairs of those files and days loaded by `code_version`."""
+        query = sql.SQL(
+            "SELECT file_sha256, day FROM {} WHERE file_sha256 = ANY(%s) AND day BETWEEN %s AND %s "
+            "AND code_version = %s"
+        ).format(self._table(LOADED_DAYS))
+        with self._connect() as conn:
+            rows = conn.execute(query, (list(file_sha256s), start, end_inclusive, code_version)).fetchall()
+        return {(row["file_sha256"], row["day"]) for row in rows}
+
+    def due_for_embedding_count(self, start: date, end_inclusive: date, model_sha256: str) -> int:
+        """How many events of the range have no vector of their current content for the model."""
+        query = sql.SQL(
+            """SELECT count(*) AS n FROM {events} AS e WHERE e.day BETWEEN %s AND %s AND NOT EXISTS (
+                   SELECT 1 FROM {emb} AS x WHERE x.event_id = e.id AND x.model_sha256 = %s
+                   AND x.content_sha256 = e.content_sha256)"""
+        ).format(events=self._table(EVENTS), emb=self._table(EMBEDDINGS))
+        with self._connect() as conn:
+            return int(conn.execute(query, (start, end_inclusive, model_sha256)).fetchone()["n"])
 
     def redactions(self, since: date | None = None) -> RedactionSummary:
         """How many stored events (of days from `since` on) had secrets replaced, and how many."""

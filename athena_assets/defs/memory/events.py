@@ -5,6 +5,8 @@ is updated (and its embedding becomes due again), and unusable lines go to the d
 file, line and reason while the rest of the file is kept.
 """
 
+from datetime import date
+
 import dagster as dg
 
 from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
@@ -48,12 +50,17 @@ def episodic_events(
     events: dict[str, Event] = {}
     rejected: list[RejectedLine] = []
     files = inbox.files()
+    loaded: dict[str, list[date]] = {}
     for item in files:
         parsed = inbox.parse(item.path)
         memory.record_dead_letters(parsed.rejected, parsed.sha256)
         events.update((event.id, event) for event in parsed.events if first <= event.day <= last)
         rejected += [line for line in parsed.rejected if line.day is not None and first <= line.day <= last]
+        loaded[parsed.sha256] = [day for day in parsed.days if first <= day <= last]
     counts = memory.upsert_events(list(events.values()))
+    # Recorded after the events are in: a backfill finding every pair here skips the range.
+    for file_sha256, days in loaded.items():
+        memory.record_loaded(file_sha256, days, EVENTS_CODE_VERSION)
     context.log.info(
         f"{first}..{last}: {len(events)} events from {len(files)} files "
         f"({counts.new} new, {counts.updated} updated), {len(rejected)} lines rejected"
