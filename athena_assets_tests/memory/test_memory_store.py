@@ -87,7 +87,7 @@ def test_ensure_schema_is_idempotent_and_creates_the_tables(store: MemoryStore) 
         tables = {row[0] for row in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = %s", (store.schema_name,)
         )}  # fmt: skip
-    assert tables == {"episodic_events", "dead_letters", "event_embeddings"}
+    assert tables == {"episodic_events", "dead_letters", "event_embeddings", "loaded_days"}
     assert store.stats().events == 0
 
 
