@@ -145,24 +145,26 @@ def embedding_tokens(instance: dg.DagsterInstance, run_ids: set[str]) -> int:
 
 def run_breakdown(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
     """Where one run's wall time went, from its event log: start-up (run start to the first step),
-    each step (start to its last event), what the run did after its last step, and the number of
+    each step (its start to its end), what the run did after its last step, and the number of asset
     events it wrote (a range run writes materialisations and check results per partition)."""
-    entries = [entry for entry in instance.all_logs(run_id) if entry.is_dagster_event]
     kinds = dg.DagsterEventType
-    first = min(entry.timestamp for entry in entries)
-    last = max(entry.timestamp for entry in entries)
-    steps: dict[str, list[float]] = {}
-    for entry in entries:
-        if entry.step_key is not None:
-            steps.setdefault(entry.step_key, []).append(entry.timestamp)
-    step_start = min(min(stamps) for stamps in steps.values())
-    step_end = max(max(stamps) for stamps in steps.values())
-    breakdown = {"start-up": step_start - first, "after the steps": last - step_end}
-    breakdown |= {step: max(stamps) - min(stamps) for step, stamps in steps.items()}
-    breakdown["events written"] = float(
-        sum(entry.dagster_event.event_type in (kinds.ASSET_MATERIALIZATION, kinds.ASSET_CHECK_EVALUATION,
-                                               kinds.ASSET_OBSERVATION) for entry in entries)
-    )  # fmt: skip
+    entries = [entry for entry in instance.all_logs(run_id) if entry.is_dagster_event]
+    stamps: dict[tuple[str | None, object], float] = {
+        (entry.step_key, entry.dagster_event.event_type): entry.timestamp for entry in entries
+    }
+    steps = sorted({step for step, kind in stamps if kind == kinds.STEP_START})
+    started = {step: stamps[(step, kinds.STEP_START)] for step in steps}
+    ended = {
+        step: stamps.get((step, kinds.STEP_SUCCESS), stamps.get((step, kinds.STEP_FAILURE), 0.0))
+        for step in steps
+    }
+    breakdown = {
+        "start-up": min(started.values()) - stamps[(None, kinds.RUN_START)],
+        "after the steps": stamps.get((None, kinds.RUN_SUCCESS), max(ended.values())) - max(ended.values()),
+    }
+    breakdown |= {step: ended[step] - started[step] for step in steps}
+    written = (kinds.ASSET_MATERIALIZATION, kinds.ASSET_CHECK_EVALUATION, kinds.ASSET_OBSERVATION)
+    breakdown["events written"] = float(sum(entry.dagster_event.event_type in written for entry in entries))
     return breakdown
 
 

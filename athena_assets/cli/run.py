@@ -26,12 +26,26 @@ def quiet_dagster() -> None:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
-def database_down(settings: Settings, err: psycopg.OperationalError) -> str:
+def database_down(settings: Settings, err: BaseException) -> str:
     """One line for a database that does not answer: which one, why, and what to do."""
     reason = str(err).strip().splitlines()[0].rsplit(": ", 1)[-1] if str(err).strip() else type(err).__name__
     where = redacted_url(application_database_url(settings))
     fix = "check ATHENA_DATABASE_URL" if settings.database_url else "start it with `athena stack up`"
     return f"the database at {where} does not answer ({reason}); {fix}"
+
+
+def database_unreachable(err: BaseException) -> bool:
+    """Whether `err`, or an error it was raised from, is a database that stopped answering: psycopg's,
+    or psycopg2's under SQLAlchemy (Dagster's run and event storage), matched by name so that neither
+    is imported here."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ == "OperationalError":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def run_command(
@@ -54,7 +68,15 @@ def run_command(
         print(f"athena: error: {database_down(settings, err)}", file=sys.stderr)
         code = 2
     except (RuntimeError, ValueError, OSError, psycopg.Error) as err:
-        print(f"athena: error: {err}", file=sys.stderr)
+        message = database_down(settings, err) if database_unreachable(err) else str(err)
+        print(f"athena: error: {message}", file=sys.stderr)
+        code = 2
+    except Exception as err:
+        # The database going away in the middle of a run surfaces from Dagster's storage (SQLAlchemy):
+        # one line naming it and the fix, instead of a traceback through Dagster's internals.
+        if not database_unreachable(err):
+            raise
+        print(f"athena: error: {database_down(settings, err)}", file=sys.stderr)
         code = 2
     if code != 0:
         on_failure(settings, started)

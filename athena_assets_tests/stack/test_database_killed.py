@@ -1,0 +1,109 @@
+"""PostgreSQL SIGKILLed in the middle of a backfill, on a private database and Dagster instance (the
+session's embedding server): one line naming the database and the fix, the run ends FAILURE at the next
+command, and the re-run leaves every event with exactly one vector."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from athena_assets.cli.instance import PID_TAG
+from athena_assets_tests.helpers import StackHandle, write_jsonl
+from resources.models.manifest import models_for_profile
+from resources.settings import Settings
+from resources.stack.local import LocalStack, private_stack_environment
+from resources.stack.postgres import running_postgres
+
+DAYS = ("2026-08-04", "2026-08-05")
+EVENTS = 1500
+WAIT_S = 240
+
+
+def _athena(environ: dict[str, str], *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    athena = str(Path(sys.executable).with_name("athena"))
+    return subprocess.run(
+        [athena, *args], env=environ, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+
+
+def _embedding_started(instance: dg.DagsterInstance, pid: int) -> bool:
+    """Whether the run of the `athena` process `pid` has started its embedding step."""
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(pid)})):
+        started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+        if any(entry.step_key == "event_embeddings" for entry in started):
+            return True
+    return False
+
+
+@pytest.mark.timeout(900)
+def test_postgresql_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> None:
+    private = private_stack_environment(tmp_path / "home", models_dir=stack.settings.models_dir)
+    private |= {
+        "LLAMACPP_EMBEDDINGS_URL": stack.embeddings_url,
+        "LLAMACPP_REASONING_URL": stack.reasoning_url,
+    }
+    settings = Settings.from_env(private)
+    local = LocalStack(settings, models_for_profile(settings.model_profile))
+    environ = {**os.environ, **private}
+    local.start_database()
+    try:
+        assert _athena(environ, "models").returncode == 0  # the files exist: only recorded in the instance
+        rows = [
+            {
+                "id": f"killed-{i}",
+                "occurred_at": f"{DAYS[i % 2]}T{i % 24:02d}:{i % 60:02d}:00Z",
+                "content": f"event {i}: the staging deploy {i} waited for the database migration {i % 17}",
+            }
+            for i in range(EVENTS)
+        ]
+        assert _athena(environ, "ingest", str(write_jsonl(tmp_path / "many.jsonl", rows))).returncode == 0
+        athena = str(Path(sys.executable).with_name("athena"))
+        backfill = [athena, "backfill", "--from", DAYS[0], "--to", DAYS[1]]
+        process = subprocess.Popen(
+            backfill, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+        deadline = time.monotonic() + WAIT_S
+        while not _embedding_started(instance, process.pid):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the embedding step never started"
+            time.sleep(0.05)
+        postmaster = running_postgres(local.pgdata)
+        assert postmaster is not None
+        os.kill(postmaster.pid, signal.SIGKILL)
+        _, stderr = process.communicate(timeout=WAIT_S)
+        instance.dispose()
+
+        assert process.returncode == 2, stderr
+        assert "Traceback" not in stderr, stderr
+        # The run's own log lines come first; then one error line, and the crash the command saw.
+        [error] = [line for line in stderr.splitlines() if line.startswith("athena: error:")]
+        assert "does not answer" in error and str(settings.pg_port) in error, stderr
+        assert "athena stack up" in error, error
+
+        local.start_database()  # `athena stack up` would do the same
+        assert _athena(environ, "metrics").returncode == 0
+        instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+        [run] = instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(process.pid)}))
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        instance.dispose()
+
+        again = _athena(environ, "backfill", "--from", DAYS[0], "--to", DAYS[1])
+        assert again.returncode == 0, again.stdout + again.stderr
+        with psycopg.connect(local.database_url()) as conn:
+            counts = conn.execute(
+                """SELECT count(*), count(DISTINCT e.id), count(x.event_id)
+                   FROM athena.episodic_events e LEFT JOIN athena.event_embeddings x ON x.event_id = e.id"""
+            ).fetchone()
+        assert counts == (EVENTS, EVENTS, EVENTS), json.dumps(counts)
+    finally:
+        local.down()
