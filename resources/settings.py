@@ -111,6 +111,8 @@ def has_password(url: str) -> bool:
 
 # The embedded server's application database (the Dagster instance has its own, see stack/postgres.py).
 APP_DATABASE = "athena"
+# Beside the embedded server's data directory: the libpq password file of its generated password (0600).
+PASSFILE_NAME = "postgres.pgpass"
 
 
 def redacted_url(url: str) -> str:
@@ -214,4 +216,10 @@ def application_database_url(settings: Settings) -> str:
     """ATHENA_DATABASE_URL, or the embedded server's application database."""
     if settings.database_url:
         return settings.database_url
-    return f"postgresql://postgres@127.0.0.1:{settings.pg_port}/{APP_DATABASE}"
+    return embedded_database_url(settings.home / PASSFILE_NAME, settings.pg_port, APP_DATABASE)
+
+
+def embedded_database_url(passfile: Path, port: int, database: str) -> str:
+    """A libpq URL of `database` on the embedded server: its password is read from `passfile` by libpq
+    (psycopg and psycopg2 alike), so the URL itself carries no secret and can be shown anywhere."""
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}?passfile={passfile}"

@@ -26,7 +26,7 @@ def test_dagster_instance_stores_runs_in_postgres(stack: StackHandle) -> None:
     assert type(storage).__name__ == "PostgresRunStorage"
     runs = stack.instance.get_runs()
     assert runs, "the fixture's model materialisation should be a run in the instance"
-    with psycopg.connect(stack.database_url.rsplit("/", 1)[0] + "/dagster") as conn:
+    with psycopg.connect(stack.database_url.replace("/athena?", "/dagster?")) as conn:
         stored = conn.execute("SELECT count(*) FROM runs").fetchone()
     assert stored is not None
     assert stored[0] == len(runs)

