@@ -20,7 +20,8 @@ from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppAuthError, LlamaCppUnavailableError
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.metrics import MetricsCollector
-from resources.stack.llama_server import free_port, start_llama_server, stop_llama_server
+from resources.settings import PASSFILE_NAME
+from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
 
 API_KEY = "test-key-5f2c9a"
 AUTH_SERVER = "llamacpp-auth-test"
@@ -187,3 +188,42 @@ def test_with_an_api_key_the_cli_works_and_the_key_appears_nowhere(
         if path.is_file() and path.suffix != ".gguf" and auth_server.key.encode() in path.read_bytes()
     ]  # fmt: skip
     assert leaked == []
+    # Nor the database's generated password, which only its passfile holds.
+    passfile = home / PASSFILE_NAME
+    password = passfile.read_text().split(":")[-1].strip()
+    assert len(password) >= 24 and all(password not in output for output in outputs)
+    assert not any(
+        password in entry
+        for run in runs
+        for entry in map(serialize_value, stack.instance.all_logs(run.run_id))
+    )
+    holders = [
+        path for path in home.rglob("*")
+        if path.is_file() and path.suffix != ".gguf" and password.encode() in path.read_bytes()
+    ]  # fmt: skip
+    assert holders == [passfile]
+
+
+@pytest.mark.timeout(180)
+def test_a_keyed_reasoning_server_refuses_a_request_without_the_key(stack: StackHandle, tmp_path: Path):
+    key_file = tmp_path / "api.key"
+    key_file.write_text("reasoning-key-7c1d\n")
+    key_file.chmod(0o600)
+    config = LlamaServerConfig(
+        name="llamacpp-reasoning-keyed",
+        model_path=stack.reasoning_model_path,
+        port=free_port(),
+        context_length=512,
+        embedding=False,
+        pooling=None,
+        n_threads=1,
+        api_key_file=key_file,
+    )
+    try:
+        server = start_llama_server(config, tmp_path, timeout_s=120, api_key="reasoning-key-7c1d")
+        with pytest.raises(LlamaCppAuthError):
+            LlamaCppReasoningResource(urls=[server.url]).complete("Paris is the capital of", max_tokens=2)
+        keyed = LlamaCppReasoningResource(urls=[server.url], api_key="reasoning-key-7c1d")
+        assert keyed.complete("Paris is the capital of", max_tokens=2).output_tokens > 0
+    finally:
+        stop_llama_server("llamacpp-reasoning-keyed", tmp_path)

@@ -1,6 +1,6 @@
 """PostgreSQL SIGKILLed in the middle of a backfill, on a private database and Dagster instance (the
 session's embedding server): one line naming the database and the fix, the run ends FAILURE at the next
-command, and the re-run leaves every event with exactly one vector."""
+command, and the re-run leaves every event with exactly one vector and the dead letters as they were."""
 
 from __future__ import annotations
 
@@ -65,7 +65,13 @@ def test_postgresql_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> N
             }
             for i in range(EVENTS)
         ]
-        assert _athena(environ, "ingest", str(write_jsonl(tmp_path / "many.jsonl", rows))).returncode == 0
+        bad = ['{"id": "broken-1", "content": "no time"}', "not json at all"]
+        ingested = _athena(environ, "ingest", str(write_jsonl(tmp_path / "many.jsonl", rows, bad)))
+        assert "rejected 2 lines" in ingested.stdout, ingested.stdout + ingested.stderr
+        dead_letters = "SELECT file, line, reason FROM athena.dead_letters ORDER BY line"
+        with psycopg.connect(local.database_url()) as conn:
+            dead_before = conn.execute(dead_letters).fetchall()
+        assert len(dead_before) == 2
         athena = str(Path(sys.executable).with_name("athena"))
         backfill = [athena, "backfill", "--from", DAYS[0], "--to", DAYS[1]]
         process = subprocess.Popen(
@@ -104,6 +110,8 @@ def test_postgresql_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> N
                 """SELECT count(*), count(DISTINCT e.id), count(x.event_id)
                    FROM athena.episodic_events e LEFT JOIN athena.event_embeddings x ON x.event_id = e.id"""
             ).fetchone()
-        assert counts == (EVENTS, EVENTS, EVENTS), json.dumps(counts)
+            dead_after = conn.execute(dead_letters).fetchall()
+        assert counts == (EVENTS, EVENTS, EVENTS), json.dumps(counts)  # one vector per event, no gap
+        assert dead_after == dead_before  # the dead letters are the same as before
     finally:
         local.down()

@@ -328,7 +328,8 @@ def deployment_database(stack: StackHandle, services: dict[str, Any]) -> Iterato
     admin = server._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield urlsplit(urls.pop())._replace(netloc=server.netloc, path=f"/{name}").geturl()
+    # The stack's credentials come with its address: the passfile named in the query.
+    yield urlsplit(urls.pop())._replace(netloc=server.netloc, path=f"/{name}", query=server.query).geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+import psutil
 import psycopg
 import pytest
 
@@ -177,3 +178,21 @@ def test_the_servers_get_only_the_environment_they_need(stack: StackHandle) -> N
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         names = {entry.split(b"=", 1)[0].decode() for entry in environ if entry}
         assert names <= set(PASSED_VARIABLES) | launchers, (name, sorted(names - set(PASSED_VARIABLES)))
+
+
+def test_every_server_of_the_stack_listens_on_loopback_only(stack: StackHandle) -> None:
+    parts = {part.name: part for part in stack.stack.status()}
+    assert {"postgres", *SERVER_NAMES.values()} <= set(parts)
+    for name in ("postgres", *SERVER_NAMES.values()):
+        pid = parts[name].pid
+        assert pid is not None, name
+        process = psutil.Process(pid)
+        # llama-server runs under a small shell that records its exit status: look at its children too.
+        sockets = [
+            connection
+            for each in (process, *process.children(recursive=True))
+            for connection in each.net_connections(kind="inet")
+            if connection.status == psutil.CONN_LISTEN
+        ]
+        assert sockets, f"{name} listens on nothing"
+        assert {connection.laddr.ip for connection in sockets} == {"127.0.0.1"}, (name, sockets)
