@@ -23,13 +23,11 @@ from athena_assets.cli.run import quiet_dagster
 from resources.llamacpp.embedding_request import embed_text
 from resources.llamacpp.http import LlamaCppHttp, LlamaCppInputError
 from resources.memory.recall import MODES, RecallMode, RecallScope, run_recall, scope_of
-from resources.memory.schema import RecallHit
+from resources.memory.schema import DEFAULT_SCHEMA, RecallHit
 from resources.models.file_sha import remembered_sha256
 from resources.models.manifest import models_for_profile
 from resources.settings import Settings, application_database_url
 
-# The schema the code location's MemoryStore uses.
-SCHEMA = "athena"
 CANDIDATES = 50
 CONNECT_TIMEOUT_S = 3
 
@@ -72,7 +70,7 @@ def quick_recall(
         try:
             register_vector(conn)
             args = (vector, model_sha256, len(vector or ()), k, query, mode, CANDIDATES, scope)
-            return run_recall(conn, SCHEMA, *args)
+            return run_recall(conn, DEFAULT_SCHEMA, *args)
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn, psycopg.ProgrammingError):
             return None  # a new database, or an older schema: the full path creates or migrates it
 

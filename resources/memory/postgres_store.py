@@ -27,6 +27,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pydantic import PrivateAttr
 
+from resources.memory.schema import DEFAULT_SCHEMA
+
 # Enough for a run's writer thread, its reader and a sensor; more callers wait for a free connection.
 POOL_SIZE = 4
 
@@ -79,7 +81,7 @@ class PostgresStore(dg.ConfigurableResource):
     """A store of tables in schema `schema_name` of the database at `database_url`."""
 
     database_url: str
-    schema_name: str = "athena"
+    schema_name: str = DEFAULT_SCHEMA
     connect_timeout_s: int = 10
 
     _schema_ready: bool = PrivateAttr(default=False)

@@ -20,6 +20,8 @@ from psycopg import sql
 EVENTS = "episodic_events"
 DEAD_LETTERS = "dead_letters"
 EMBEDDINGS = "event_embeddings"
+# The schema the stores use unless told otherwise (tests and benchmarks give their own).
+DEFAULT_SCHEMA = "athena"
 LOADED_DAYS = "loaded_days"
 # pgvector's HNSW indexes `vector` up to 2,000 dimensions; the type itself stops at 16,000.
 MAX_INDEXED_DIMENSION = 2000
