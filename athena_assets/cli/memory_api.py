@@ -92,15 +92,20 @@ def up_to_date(
     end: date,
     asset_names: Sequence[str],
 ) -> bool:
-    """Whether a run of `asset_names` over `start`..`end` would change nothing: every day of every inbox
-    file in the range is loaded by the current code of the events asset, and every event of the range
-    has its vector. Only the events and embeddings can tell; consolidation and prompts always run."""
+    """Whether a run of `asset_names` over `start`..`end` would change nothing: every inbox file is
+    indexed as it is now, every day of every file in the range is loaded by the current code of the
+    events asset, and every event of the range has its vector. Reads no event file. Only the events
+    and embeddings can tell; consolidation and prompts always run."""
     if not set(asset_names) <= SKIPPABLE:
         return False
     memory = resources.memory
     if "episodic_events" in asset_names:
         entries = [resources.inbox.index(item.path) for item in resources.inbox.files()]
-        pairs = {(entry.sha256, day) for entry in entries for day in entry.days if start <= day <= end}
+        if None in entries:
+            return False  # a file no run has read since it changed: the run reads (and indexes) it
+        pairs = {
+            (entry.sha256, day) for entry in entries if entry for day in entry.days if start <= day <= end
+        }
         shas = sorted({sha for sha, _ in pairs})
         if pairs and not pairs <= memory.loaded(shas, start, end, EVENTS_CODE_VERSION):
             return False

@@ -84,35 +84,41 @@ class InboxResource(dg.ConfigurableResource):
             found.append(InboxFile(path, stat.st_mtime_ns))
         return sorted(found, key=lambda item: (item.mtime_ns, item.path.name))
 
-    def index(self, path: Path) -> InboxIndexEntry:
-        """The content sha256 of an inbox file and the days of its valid events, remembered in
-        `.index/` beside it (keyed by size and modification time: a remembered-events file grows), so a
-        run that finds nothing new reads no file in full."""
-        stat = path.stat()
-        key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        sidecar = self.directory() / _INDEX_DIR / f"{path.name}.json"
+    def index(self, path: Path) -> InboxIndexEntry | None:
+        """The content sha256 of an inbox file and the days of its valid events, as its last parse
+        recorded them in `.index/` (keyed by size and modification time: a remembered-events file
+        grows); None when it was not parsed since it last changed. Reads no event file."""
+        sidecar = self._index_sidecar(path)
         try:
             recorded = json.loads(sidecar.read_text())
-            if {name: recorded[name] for name in key} == key:
+            if {name: recorded[name] for name in ("size", "mtime_ns")} == _stat_key(path):
                 return InboxIndexEntry(
                     recorded["sha256"], frozenset(map(date.fromisoformat, recorded["days"]))
                 )
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        parsed = self.parse(path)
-        entry = InboxIndexEntry(parsed.sha256, frozenset(parsed.days))
-        sidecar.parent.mkdir(exist_ok=True)
-        record = key | {"sha256": entry.sha256, "days": sorted(day.isoformat() for day in entry.days)}
-        partial = sidecar.with_suffix(".part")
-        partial.write_text(json.dumps(record))
-        partial.replace(sidecar)
-        return entry
+        return None
 
     def parse(self, path: Path) -> ParsedFile:
-        """Validate one event file: events before the partitions' start or after today are rejected."""
-        return parse_event_file(
+        """Validate one event file: events before the partitions' start or after today are rejected.
+        A file of the inbox gets its index entry (see `index`) from this same parse."""
+        # Inbox files only (`*.jsonl`): not a user's file being ingested, nor remember's candidate line.
+        in_inbox = path.suffix == ".jsonl" and path.parent.resolve() == self.directory().resolve()
+        key = _stat_key(path) if in_inbox else None  # before reading: a file growing meanwhile is re-read
+        parsed = parse_event_file(
             path, self.start, latest_day=datetime.now(UTC).date(), redactor=self.redactor()
         )
+        if key is not None:
+            sidecar = self._index_sidecar(path)
+            sidecar.parent.mkdir(exist_ok=True)
+            days = sorted(day.isoformat() for day in parsed.days)
+            partial = sidecar.with_suffix(".part")
+            partial.write_text(json.dumps(key | {"sha256": parsed.sha256, "days": days}))
+            partial.replace(sidecar)
+        return parsed
+
+    def _index_sidecar(self, path: Path) -> Path:
+        return self.directory() / _INDEX_DIR / f"{path.name}.json"
 
     def store(self, source: Path) -> tuple[Path, bool]:
         """Store `source` in the inbox, its secrets redacted, under the hash of its content; returns
@@ -153,6 +159,12 @@ class InboxResource(dg.ConfigurableResource):
         if parsed.rejected:
             raise ValueError(parsed.rejected[0].reason)
         return parsed.events[0]
+
+
+def _stat_key(path: Path) -> dict[str, int]:
+    """What tells a changed file from the one an index entry describes."""
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 @contextmanager
