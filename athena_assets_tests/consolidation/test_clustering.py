@@ -201,3 +201,18 @@ def test_a_request_key_changes_with_anything_that_changes_the_answer() -> None:
         changed = list(base)
         changed[position] = other
         assert request_sha256(*changed) != request_sha256(*base)
+
+
+def test_a_near_repeat_on_another_day_is_a_theme_and_on_the_same_day_or_loosely_alike_is_not() -> None:
+    ids, vectors = _themes(np.random.default_rng(3), themes=2, per_theme=2, singletons=2)
+    monday, tuesday = date(2026, 11, 2), date(2026, 11, 3)
+    # t0: noted on two days; t1: twice on one day; singletons on both days.
+    days = [monday, monday, tuesday, monday, monday, tuesday]
+    clusters = cluster_events(
+        ids, vectors, [True] * 6, threshold=0.8, min_size=3, days=days, recurring_threshold=0.8
+    )
+    assert [cluster.member_ids for cluster in clusters] == [("t0-0", "t0-1")]
+    # Without the rule (the default), two events are too few.
+    assert cluster_events(ids, vectors, [True] * 6, threshold=0.8, min_size=3) == []
+    # A pair alike enough to cluster but below the near-repeat threshold stays alone.
+    assert cluster_events(ids, vectors, [True] * 6, 0.8, 3, days=days, recurring_threshold=0.9999) == []

@@ -13,6 +13,7 @@ from athena_assets.defs.consolidation import prompt
 from athena_assets.defs.consolidation.clustering import Cluster, PatternDraft, cluster_events, cluster_key
 from athena_assets.defs.consolidation.config import ConsolidationConfig
 from athena_assets.defs.consolidation.consolidate import consolidate_cluster, pattern_text
+from athena_assets.defs.consolidation.gate import rejection
 from athena_assets.defs.consolidation.prompting import Prompting
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.standins import HashingEmbedder, ScriptedReasoner
@@ -26,7 +27,7 @@ EVENTS = {
 PATTERN = {
     "title": "Postgres socket timeouts in pytest fixtures",
     "kind": "problem-solution",
-    "description": "The CI fixture times out while the postgres socket is not ready yet.",
+    "description": "The CI fixture times out while waiting for the postgres socket.",
     "confidence": "high",
 }
 
@@ -205,3 +206,29 @@ def test_a_cluster_of_a_known_pattern_reinforces_it_without_a_call_if_it_still_p
     asked = ScriptedReasoner(lambda p, s: {"patterns": [PATTERN | {"evidence": ["E1", "E2"]}]})
     outcome, [draft] = consolidate_cluster(_cluster(), EVENTS, _prompting(asked), known=stale)
     assert (outcome.calls, outcome.known, draft.title) == (1, None, PATTERN["title"])
+
+
+FREE_PORTS = [
+    "Session note: Tests now take free ports for PostgreSQL and both llama-servers instead of the defaults.",
+    "Again: Tests now take free ports for PostgreSQL and both llama-servers instead of the defaults.",
+]
+
+
+def _draft(title: str, description: str) -> PatternDraft:
+    return PatternDraft(title, description, "procedure", 0.9, ("e1", "e2"))
+
+
+def test_the_gate_refuses_a_pattern_that_contradicts_or_adds_to_its_evidence() -> None:
+    # The pattern the demo once stored: the events say the opposite, and nothing of the second sentence.
+    contradicting = _draft(
+        "Free ports for PostgreSQL",
+        "No longer takes free ports for PostgreSQL. This is a bug in the latest version of PostgreSQL.",
+    )
+    assert "does not" in (rejection(contradicting, FREE_PORTS, []) or "")
+    negated = _draft("Free ports for PostgreSQL", "Tests do not take free ports for PostgreSQL.")
+    assert "negates" in (rejection(negated, FREE_PORTS, []) or "")
+    # The same words stated as the events state them pass, inflections included ("take"/"takes").
+    true = _draft("Free ports for PostgreSQL tests", "Tests take free ports for PostgreSQL and servers.")
+    assert rejection(true, FREE_PORTS, []) is None
+    # A negation the evidence itself makes may be repeated.
+    assert rejection(negated, [f"{FREE_PORTS[0]} They do not use 5432.", FREE_PORTS[1]], []) is None

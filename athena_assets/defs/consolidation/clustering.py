@@ -7,6 +7,7 @@ No I/O here, so every rule is tested with small arrays (athena_assets_tests/cons
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -85,8 +86,15 @@ def cluster_events(
     in_partition: Sequence[bool],
     threshold: float,
     min_size: int,
+    days: Sequence[date] | None = None,
+    recurring_threshold: float | None = None,
 ) -> list[Cluster]:
     """Clusters of at least `min_size` events whose average pairwise cosine similarity is >= `threshold`.
+
+    With `days` and `recurring_threshold`, a smaller group of at least two events is kept too when its
+    events fall on different days and are near-repeats of each other (average similarity >=
+    `recurring_threshold`): the same fix applied again a week later, a preference stated twice. Such a
+    pair recurs, so it is a theme; a one-off event never has a near-repeat.
 
     Average-linkage agglomerative clustering: unlike single linkage it does not chain a long path of
     loosely related events into one cluster, and unlike k-means it needs no number of clusters. Only
@@ -94,11 +102,13 @@ def cluster_events(
     events alone belong to their own days. Deterministic for a given input order; clusters come out in
     the order of their earliest member.
     """
-    if len(ids) != len(vectors) or len(ids) != len(in_partition):
-        raise ValueError("ids, vectors and in_partition must have the same length")
+    lengths = {len(ids), len(vectors), len(in_partition), len(ids if days is None else days)}
+    if len(lengths) != 1:
+        raise ValueError("ids, vectors, in_partition and days must have the same length")
     if not 0.0 < threshold <= 1.0 or min_size < 2:
         raise ValueError(f"threshold must be in (0, 1] and min_size >= 2, got {threshold}, {min_size}")
-    if len(ids) < min_size:
+    recurring = days is not None and recurring_threshold is not None
+    if len(ids) < (2 if recurring else min_size):
         return []
     matrix = unit_rows(vectors)
     labels = AgglomerativeClustering(
@@ -109,7 +119,11 @@ def cluster_events(
         members.setdefault(int(label), []).append(index)
     clusters = []
     for indices in sorted(members.values(), key=lambda rows: rows[0]):
-        if len(indices) < min_size or not any(in_partition[i] for i in indices):
+        if not any(in_partition[i] for i in indices):
+            continue
+        if len(indices) < min_size and not (
+            recurring and _recurs(indices, matrix, days, recurring_threshold)  # type: ignore[arg-type]
+        ):
             continue
         member_ids = tuple(ids[i] for i in indices)
         centroid = unit_rows(matrix[indices].sum(axis=0, keepdims=True))[0]
@@ -117,6 +131,15 @@ def cluster_events(
         order = sorted(range(len(indices)), key=lambda j: (-round(float(closeness[j]), 9), member_ids[j]))
         clusters.append(Cluster(cluster_key(member_ids), member_ids, tuple(member_ids[j] for j in order)))
     return clusters
+
+
+def _recurs(indices: Sequence[int], matrix: np.ndarray, days: Sequence[date], threshold: float) -> bool:
+    """Whether the events at `indices` (at least two) span several days and nearly repeat each other."""
+    if len(indices) < 2 or len({days[i] for i in indices}) < 2:
+        return False
+    similarity = matrix[indices] @ matrix[indices].T
+    pairs = len(indices) * (len(indices) - 1)
+    return float(similarity.sum() - np.trace(similarity)) / pairs >= threshold
 
 
 def map_answer(parsed: Any, label_ids: Mapping[str, str]) -> MappedAnswer:

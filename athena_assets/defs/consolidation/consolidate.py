@@ -146,6 +146,8 @@ def _clusters(day: date, events: list[EventVector], config: ConsolidationConfig)
         [event.day == day for event in chosen],
         config.similarity_threshold,
         config.min_cluster_size,
+        days=[event.day for event in chosen],
+        recurring_threshold=config.recurring_similarity,
     )
     return clusters, len(earlier)
 

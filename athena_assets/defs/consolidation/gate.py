@@ -16,6 +16,11 @@ from athena_assets.defs.consolidation.clustering import PatternDraft
 from athena_assets.defs.consolidation.prompt import EXAMPLE_WORDS, FEW_SHOT, KINDS, SYSTEM, build_prompt
 
 _WORD = re.compile(r"[a-z][a-z0-9_\-]{2,}")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Words that turn a statement into its opposite: "No longer takes free ports" from events saying tests
+# now take free ports. A description may negate only where its evidence does.
+_NEGATION = re.compile(r"\b(?:no|not|never|without|cannot|nor)\b|n't\b", re.IGNORECASE)
+_SUFFIXES = ("ing", "ed", "es", "s")
 # Numbered or ordinal slot-fillers: "Test 3", "Pattern 2", "1.1", "3. ...", "The third thing I did".
 _PLACEHOLDER = re.compile(
     r"""^\W*(?:
@@ -47,6 +52,25 @@ def content_words(text: str) -> set[str]:
     return {word for word in _WORD.findall(text.lower()) if word not in ENGLISH_STOP_WORDS}
 
 
+def _stem(word: str) -> str:
+    """`word` without one common English suffix, so "takes", "taken" and "take" compare equal enough."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def ungrounded_sentence(description: str, evidence_words: set[str]) -> str | None:
+    """The first sentence of `description` whose content words are mostly absent from the evidence
+    (a claim the events do not make, such as "This is a bug in the latest version"), or None."""
+    stems = {_stem(word) for word in evidence_words}
+    for sentence in _SENTENCE_END.split(description.strip()):
+        words = {_stem(word) for word in content_words(sentence)}
+        if words and 2 * len(words & stems) < len(words):
+            return sentence
+    return None
+
+
 def _normalised(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
@@ -76,6 +100,12 @@ def rejection(
         return f"description {description!r} only repeats the title"
     if len(description_words & evidence_words) < 2:
         return f"description {description!r} is not grounded in its evidence"
+    claim = ungrounded_sentence(description, evidence_words)
+    if claim is not None:
+        return f"description says {claim!r}, which its evidence does not"
+    negated = _NEGATION.search(f"{title} {description}")
+    if negated and not any(_NEGATION.search(text) for text in evidence_texts):
+        return f"pattern {title!r} negates what its evidence states"
     for other in accepted:
         if set(other.evidence_ids) == set(draft.evidence_ids) or _normalised(other.title) == _normalised(
             title
