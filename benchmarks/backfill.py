@@ -11,8 +11,10 @@ history is written as JSONL, ingested with `memory_api.ingest`, and `memory_api.
 (episodic events then embeddings, in as many Dagster runs as it needs), then timed again with nothing
 new to do (a re-run's cost). The raw loop of
 `embedding_throughput.py` then embeds the same texts on the same server; the ratio of the two rates
-includes Dagster and database time. Last, random unit vectors with fake events are bulk-loaded into a
-separate schema and `MemoryStore.recall` is timed in vector and hybrid mode, unscoped and scoped to one
+includes Dagster and database time. Last, vectors clustered around 1,000 real embeddings (each at a
+cosine of about 0.8 from its own), with fake events, are bulk-loaded into a separate schema; vector
+recall@10 is compared with exact search over the same vectors, recall is timed with the query's
+embedding, and `MemoryStore.recall` alone in vector and hybrid mode, unscoped and scoped to one
 session (1% of the events) or one repository in the metadata (5%).
 
     .venv/bin/python benchmarks/backfill.py --skip-backfill --vectors 100000   # recall only
@@ -26,7 +28,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -36,12 +38,13 @@ from typing import Literal
 import dagster as dg
 import numpy as np
 from benchmark_history import BENCH_HISTORY_START
-from embedding_throughput import FILLER, PHRASES, TOPICS, raw_loop
+from embedding_throughput import FILLER, PHRASES, TOPICS, make_events, raw_loop
 
 from athena_assets.cli.instance import materialize
 from athena_assets.cli.memory_api import backfill, ingest
 from athena_assets.cli.sample_history import generate_history, write_history
 from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_file_assets
+from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.memory.event_files import Event
 from resources.memory.recall import RecallScope
 from resources.memory.schema import EmbeddingRow
@@ -57,6 +60,9 @@ RECALL_SCHEMA = "bench_recall"
 RECALL_MODEL_SHA256 = "0" * 64  # fake vectors: a model sha no real model has
 RECALL_QUERIES = 200
 LOAD_CHUNK = 10_000
+# The stored vectors lie around this many real embeddings, at a cosine of about 0.8 from theirs.
+ANCHORS = 1_000
+ANCHOR_NOISE = 0.75
 EVENT_EMBEDDINGS = dg.AssetKey("event_embeddings")
 EMBEDDING_ROLE = "embedding"
 
@@ -207,12 +213,6 @@ def best_raw_rate(url: str, texts: list[str], repeats: int, batch_size: int, thr
     return max(rates)
 
 
-def unit_vectors(rng: np.random.Generator, count: int, dimension: int) -> np.ndarray:
-    """`count` random unit vectors, float32."""
-    vectors = rng.standard_normal((count, dimension)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
 def fake_event(index: int, rng: random.Random) -> Event:
     """A short synthetic event (words that full-text search can match), spread over a year."""
     content = f"{rng.choice(PHRASES)} {rng.choice(TOPICS)} {rng.choice(FILLER)} #{index}"
@@ -232,37 +232,78 @@ def fake_event(index: int, rng: random.Random) -> Event:
     )
 
 
-def load_vectors(store: MemoryStore, count: int, dimension: int) -> float:
-    """Insert `count` fake events with random unit vectors in bulk, then build the index; returns seconds."""
+def near(rng: np.random.Generator, anchors: np.ndarray, count: int) -> np.ndarray:
+    """`count` unit vectors, each a random anchor moved by noise to a cosine of about 0.8 from it: the
+    clustered shape real embeddings have (many texts about each subject), unlike uniform noise."""
+    picked = anchors[rng.integers(len(anchors), size=count)]
+    noise = rng.standard_normal(picked.shape).astype(np.float32) * (
+        ANCHOR_NOISE / math.sqrt(anchors.shape[1])
+    )
+    vectors = picked + noise
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def load_vectors(store: MemoryStore, count: int, anchors: np.ndarray) -> np.ndarray:
+    """Insert `count` fake events with vectors near `anchors` (real embeddings) in bulk, then build the
+    index; returns the vectors (row i is event `bench-i`), for the exact search recall is compared with."""
     rng, vectors_rng = random.Random(HISTORY_SEED), np.random.default_rng(HISTORY_SEED)
-    started = time.perf_counter()
     store.ensure_schema()
+    chunks = []
     for start in range(0, count, LOAD_CHUNK):
         events = [fake_event(index, rng) for index in range(start, min(count, start + LOAD_CHUNK))]
         store.upsert_events(events)
-        vectors = unit_vectors(vectors_rng, len(events), dimension)
+        vectors = near(vectors_rng, anchors, len(events))
+        chunks.append(vectors)
         store.write_embeddings(
             [
                 EmbeddingRow(event.id, RECALL_MODEL_SHA256, event.content_sha256, vector, 16)
                 for event, vector in zip(events, vectors, strict=True)
             ]
         )
-    store.ensure_vector_index(dimension)
-    return time.perf_counter() - started
+    store.ensure_vector_index(anchors.shape[1])
+    return np.concatenate(chunks)
+
+
+def recall_at_10(store: MemoryStore, matrix: np.ndarray, queries: np.ndarray) -> float:
+    """Share of the exact 10 nearest (numpy, every vector) that the indexed vector recall returns."""
+    found = 0
+    for vector in queries:
+        exact = {f"bench-{index:07d}" for index in np.argsort(-(matrix @ vector), kind="stable")[:10]}
+        hits = store.recall(vector, RECALL_MODEL_SHA256, matrix.shape[1], k=10, mode="vector")
+        found += len(exact & {hit.event_id for hit in hits})
+    return found / (10 * len(queries))
+
+
+def embedded_recall_latencies(
+    store: MemoryStore, embeddings: LlamaCppEmbeddingResource, dimension: int, queries: int
+) -> list[float]:
+    """Milliseconds of `queries` recalls as a long-lived process (the MCP server) makes them: the query
+    text embedded by the server, then the vector recall (the stored vectors are random, so only the
+    time means something)."""
+    rng = random.Random(HISTORY_SEED + 3)
+    latencies = []
+    for _ in range(queries):
+        text = f"why did the {rng.choice(TOPICS)} fail after the {rng.choice(FILLER)}"
+        started = time.perf_counter()
+        query = embeddings.embed_query(text)
+        hits = store.recall(query.embedding, RECALL_MODEL_SHA256, dimension, k=5, mode="vector")
+        latencies.append((time.perf_counter() - started) * 1000)
+        if len(hits) != 5:
+            raise RuntimeError(f"recall returned {len(hits)} hits, expected 5")
+    return latencies
 
 
 def recall_latencies(
     store: MemoryStore,
     dimension: int,
     mode: Literal["vector", "hybrid"],
-    queries: int,
+    queries: np.ndarray,
     scope: RecallScope | None = None,
 ) -> list[float]:
-    """Milliseconds of `queries` recall calls with deterministic random query vectors and texts."""
+    """Milliseconds of one recall per query vector, each with a deterministic random query text."""
     rng = random.Random(HISTORY_SEED + 1)
-    vectors = unit_vectors(np.random.default_rng(HISTORY_SEED + 1), queries, dimension)
     latencies = []
-    for vector in vectors:
+    for vector in queries:
         text = f"{rng.choice(TOPICS)} {rng.choice(FILLER)}"
         started = time.perf_counter()
         hits = store.recall(
@@ -272,14 +313,6 @@ def recall_latencies(
         if len(hits) != 5:
             raise RuntimeError(f"{mode} recall returned {len(hits)} hits, expected 5")
     return latencies
-
-
-def timed_phase(name: str, run: Callable[[], float]) -> float:
-    """Run one phase, print its duration, return what it returned."""
-    started = time.perf_counter()
-    value = run()
-    print(f"  {name}: {time.perf_counter() - started:.1f} s", flush=True)
-    return value
 
 
 def main() -> None:
@@ -356,9 +389,26 @@ def recall_rows(database_url: str, settings: Settings, count: int) -> list[tuple
     spec = models_for_profile(settings.model_profile)[EMBEDDING_ROLE]
     dimension = int(spec.embedding_dim or 0)
     store = MemoryStore(database_url=database_url, schema_name=RECALL_SCHEMA)
-    print(f"loading {count} random {dimension}-d unit vectors into {RECALL_SCHEMA}", flush=True)
-    load_seconds = timed_phase("load + index", lambda: load_vectors(store, count, dimension))
-    rows = [(f"load {count} vectors + HNSW index", f"{load_seconds:.1f} s")]
+    with LlamaCppEmbeddingResource(urls=settings.embeddings_urls) as embeddings:
+        texts = make_events(ANCHORS, seed=HISTORY_SEED)
+        anchors = np.stack([np.asarray(r.embedding, dtype=np.float32) for r in embeddings.embed_batch(texts)])
+    anchors /= np.linalg.norm(anchors, axis=1, keepdims=True)
+    print(f"loading {count} {dimension}-d vectors near {ANCHORS} real embeddings into {RECALL_SCHEMA}")
+    started = time.perf_counter()
+    matrix = load_vectors(store, count, anchors)
+    rows = [(f"load {count} vectors + HNSW index", f"{time.perf_counter() - started:.1f} s")]
+    queries = near(np.random.default_rng(HISTORY_SEED + 2), anchors, RECALL_QUERIES)
+    rows.append((f"vector recall@10 against exact search at {count} vectors (target >= 0.95)",
+                 f"{recall_at_10(store, matrix, queries):.3f}"))  # fmt: skip
+    with LlamaCppEmbeddingResource(urls=settings.embeddings_urls) as embeddings:
+        embedded_recall_latencies(store, embeddings, dimension, 5)  # warm up
+        latencies = embedded_recall_latencies(store, embeddings, dimension, RECALL_QUERIES)
+    rows.append(
+        (
+            f"recall with the query's embedding, unscoped, at {count} vectors (p50 / p95, target p95 <= 30)",
+            f"{statistics.median(latencies):.1f} / {percentile(latencies, 0.95):.1f} ms",
+        )
+    )
     scopes = {
         "unscoped": None,
         "one session (1%)": RecallScope(session_id="session-7"),
@@ -366,9 +416,8 @@ def recall_rows(database_url: str, settings: Settings, count: int) -> list[tuple
     }
     for label, scope in scopes.items():
         for mode in ("vector", "hybrid"):
-            store.recall(unit_vectors(np.random.default_rng(0), 1, dimension)[0], RECALL_MODEL_SHA256,
-                         dimension, query_text="warm up", mode=mode, scope=scope)  # fmt: skip
-            latencies = recall_latencies(store, dimension, mode, RECALL_QUERIES, scope)
+            recall_latencies(store, dimension, mode, queries[:1], scope)  # warm up
+            latencies = recall_latencies(store, dimension, mode, queries, scope)
             rows.append(
                 (
                     f"recall {mode}, {label}, at {count} vectors (p50 / p95)",

@@ -12,7 +12,11 @@ to their session, through the store's `recall` in each mode, and against an exac
 computed with numpy over the same vectors (no index).
 
 Reported per mode and scope: recall@5, recall@10 (share of questions whose evidence is in the top k)
-and MRR (mean reciprocal rank of the evidence, 0 beyond the top 10).
+and MRR (mean reciprocal rank of the evidence, 0 beyond the top 10). `either (bound)` takes, per
+question, the better of the vector and text ranks: what a perfect fusion of the two branches could
+reach, so hybrid's headroom is visible. Two histories: `facts` (one statement per event) and `turns`
+(each statement among two or three unrelated asides, as a conversation's turn says more than the
+answer).
 """
 
 from __future__ import annotations
@@ -68,6 +72,38 @@ SETTINGS = (
     ("the connection pool size is set to {v}", "How many database connections may the pool hold?"),
     ("the request timeout is {v} seconds", "After how long do requests give up?"),
 )
+# What else a turn of a real conversation says: in the `turns` history every event is one statement
+# above among two or three of these, as an assistant's turn mixes the answer with everything around it.
+ASIDES = (
+    "I will keep an eye on the dashboards after lunch.",
+    "The meeting with the platform team moved to Thursday.",
+    "Let me know if the numbers look odd tomorrow.",
+    "Most of the afternoon went into reading old tickets.",
+    "The new laptop finally arrived and is set up.",
+    "We should write this down somewhere the whole team can find it.",
+    "The staging environment was slow all morning.",
+    "Someone asked whether the service could be split in two.",
+    "I skimmed the design document again before the call.",
+    "The coffee machine on the third floor is broken again.",
+    "There is a holiday next week, so the release waits.",
+    "The product manager wants a demo by the end of the sprint.",
+    "A few flaky tests showed up again in unrelated modules.",
+    "I also cleaned up some old branches while waiting.",
+    "The on-call rotation changes on Monday.",
+    "Half of the team is at a conference this week.",
+    "Let us revisit the architecture diagram when there is time.",
+    "The build took twelve minutes, longer than usual.",
+    "I answered a couple of questions from the support channel.",
+    "Documentation for the public API still needs screenshots.",
+    "There was a short outage of the VPN around noon.",
+    "The database dashboard shows a lot of idle connections.",
+    "I renamed a few variables to make the diff easier to read.",
+    "The linter complained about line length in three files.",
+    "We might need more disk on the build machines soon.",
+    "Next sprint planning is on Wednesday afternoon.",
+    "The intern asked good questions about the deploy process.",
+    "Nothing else stood out in the logs today.",
+)
 CHATTER = (
     "ran the test suite again, all green",
     "pushed the branch and opened a draft pull request",
@@ -102,11 +138,12 @@ def _event(event_id: str, at: datetime, content: str, session_id: str, project: 
     )
 
 
-def history(sessions: int, seed: int = 7) -> tuple[list[Event], list[Question]]:
+def history(sessions: int, turns: bool = False, seed: int = 7) -> tuple[list[Event], list[Question]]:
     """Events of `sessions` sessions and one question per fact, deterministically.
 
     Each session states eight facts (two of each kind), mentions each fact's subject again without its
-    answer (the distractors a real session has: "looked at the ECONNRESET logs again"), and chats."""
+    answer (the distractors a real session has: "looked at the ECONNRESET logs again"), and chats. With
+    `turns`, every event is a conversation turn: its statement among two or three asides."""
     rng = random.Random(seed)
     events: list[Event] = []
     questions: list[Question] = []
@@ -137,12 +174,21 @@ def history(sessions: int, seed: int = 7) -> tuple[list[Event], list[Question]]:
             lines += [(template.format(v=rng.randrange(2, 9000)).capitalize() + ".", question)]
         lines += [(rng.choice(CHATTER), "") for _ in range(20)]
         rng.shuffle(lines)
+        if turns:
+            lines = [(_turn(rng, content), question) for content, question in lines]
         for position, (content, question) in enumerate(lines):
             event_id = f"{session}-{position:02d}"
             events.append(_event(event_id, at + timedelta(minutes=position), content, session, project))
             if question:
                 questions.append(Question(question, session, event_id))
     return events, questions
+
+
+def _turn(rng: random.Random, statement: str) -> str:
+    """`statement` at a random place among two or three asides."""
+    sentences = rng.sample(ASIDES, rng.randint(2, 3))
+    sentences.insert(rng.randrange(len(sentences) + 1), statement)
+    return " ".join(sentences)
 
 
 def _rank(found: list[str], wanted: str) -> int | None:
@@ -157,9 +203,11 @@ def _figures(ranks: list[int | None]) -> tuple[float, float, float]:
     return at5, at10, mrr
 
 
-def run(database_url: str, embeddings_url: str, sessions: int) -> list[tuple[str, str, tuple[float, ...]]]:
+def run(
+    database_url: str, embeddings_url: str, sessions: int, turns: bool
+) -> list[tuple[str, str, tuple[float, ...]]]:
     """Load the history, ask every question in every mode and scope; the figures per (mode, scope)."""
-    events, questions = history(sessions)
+    events, questions = history(sessions, turns)
     memory = MemoryStore(database_url=database_url, schema_name=f"recall_{uuid.uuid4().hex[:8]}")
     embeddings = LlamaCppEmbeddingResource(urls=[embeddings_url]).use_metrics(MetricsCollector())
     rows = []
@@ -187,6 +235,11 @@ def run(database_url: str, embeddings_url: str, sessions: int) -> list[tuple[str
                 order = np.argsort(-(matrix @ (query / np.linalg.norm(query))), kind="stable")
                 exact = [ids[i] for i in order if not scoped or session_of[ids[i]] == question.session_id]
                 ranks["exact cosine"].append(_rank(exact[:10], question.evidence_id))
+            # What a perfect fusion of the two branches could reach: the better of their two ranks.
+            ranks["either (bound)"] = [
+                min((rank for rank in pair if rank is not None), default=None)
+                for pair in zip(ranks["vector"], ranks["text"], strict=True)
+            ]
             for mode, found in ranks.items():
                 rows.append((mode, "session" if scoped else "none", _figures(found)))
     return rows
@@ -199,16 +252,25 @@ def main() -> None:
     )
     parser.add_argument("--sessions", type=int, default=60, help="sessions of 34 events and 8 questions each")
     parser.add_argument("--models-dir", type=Path, help="reuse model files from here (default: a temp dir)")
+    parser.add_argument(
+        "--history",
+        choices=["facts", "turns", "both"],
+        default="both",
+        help="facts: one statement per event; turns: each among asides, as in a conversation",
+    )
     args = parser.parse_args()
+    chosen = ["facts", "turns"] if args.history == "both" else [args.history]
+    print(f"{args.sessions * 34} events, {args.sessions * 8} questions per history")
+    print(f"{'history':8} {'mode':13} {'scope':8} {'recall@5':>8} {'recall@10':>9} {'MRR':>6}")
     with (
         tempfile.TemporaryDirectory(prefix="athena-recall-") as home,
         private_stack(Path(home), args.models_dir) as (database_url, embeddings_url, _reasoning),
     ):
-        rows = run(database_url, embeddings_url, args.sessions)
-    print(f"{args.sessions * 34} events, {args.sessions * 8} questions")
-    print(f"{'mode':13} {'scope':8} {'recall@5':>8} {'recall@10':>9} {'MRR':>6}")
-    for mode, scope, (at5, at10, mrr) in rows:
-        print(f"{mode:13} {scope:8} {at5:8.3f} {at10:9.3f} {mrr:6.3f}")
+        for name in chosen:
+            for mode, scope, (at5, at10, mrr) in run(
+                database_url, embeddings_url, args.sessions, name == "turns"
+            ):
+                print(f"{name:8} {mode:13} {scope:8} {at5:8.3f} {at10:9.3f} {mrr:6.3f}", flush=True)
 
 
 if __name__ == "__main__":

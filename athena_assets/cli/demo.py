@@ -16,8 +16,11 @@ from resources.settings import Settings
 # A week: the known-pattern shortcut makes a theme cost one model call, so a week takes about a minute.
 CONSOLIDATED_DAYS = 7
 SHOWN_PATTERNS = 6
+# A paraphrase for vectors (the answer says "prefers chunking ... over truncating"); error wording for
+# hybrid, where vectors alone rank a dimension error first and the words find the 500 and its fix.
 RECALL_EXAMPLES = (
-    ("vector", "the embedding server refused an input that was too long"),
+    ("vector", "the user wants long events split rather than cut off"),
+    ("hybrid", "the embedding server refused an input that was too long"),
     ("hybrid", "sensor cursor skipped files"),
 )
 

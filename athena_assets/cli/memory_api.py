@@ -4,6 +4,7 @@ These functions run materialisations through the Dagster instance the UI shows, 
 location's own resources, so `athena ingest/backfill/recall` and the assets never disagree.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,7 +17,7 @@ from athena_assets.defs.consolidation.assets import consolidated_patterns
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import EVENTS_CODE_VERSION, episodic_events
 from athena_assets.defs.models.assets import model_sha256
-from athena_assets.defs.partitions import BACKFILL_DAYS_PER_RUN
+from athena_assets.defs.partitions import EVENTS_PER_RUN
 from athena_assets.defs.prompts.assets import compressed_prompts
 from athena_assets.defs.resources import AthenaResources
 from resources.memory.event_files import ParsedFile
@@ -72,14 +73,19 @@ def ingest(settings: Settings, files: Sequence[Path]) -> list[IngestReport]:
     return reports
 
 
-def day_ranges(first: date, last: date, days_per_run: int = BACKFILL_DAYS_PER_RUN) -> list[tuple[date, date]]:
-    """`first`..`last` cut into consecutive ranges of at most `days_per_run` days."""
+def day_ranges(first: date, last: date, events: int = 0) -> list[tuple[date, date]]:
+    """`first`..`last` cut into as few consecutive ranges of equal days as keep about `events` (the
+    inbox's) at `EVENTS_PER_RUN` or fewer per run: a run's cost is mostly per event, and each run
+    costs its start and its index build again, so a sparse history of years is one run."""
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
+    days = (last - first).days + 1
+    runs = min(days, max(1, math.ceil(events / EVENTS_PER_RUN)))
+    per_run = math.ceil(days / runs)
     ranges = []
     start = first
     while start <= last:
-        end = min(last, start + timedelta(days=days_per_run - 1))
+        end = min(last, start + timedelta(days=per_run - 1))
         ranges.append((start, end))
         start = end + timedelta(days=1)
     return ranges
@@ -130,9 +136,10 @@ def backfill(
     if first < settings.history_start:
         raise ValueError(f"--from {first} is before ATHENA_HISTORY_START={settings.history_start}; lower it")
     assets = [BACKFILL_ASSETS[name] for name in BACKFILL_ASSETS if name in asset_names]
-    ranges = day_ranges(first, last)  # a reversed range is an argument error, before any connection
-    runs = []
     resources = AthenaResources.for_direct_use(settings)
+    # A reversed range is an argument error here, before any connection.
+    ranges = day_ranges(first, last, resources.inbox.event_count())
+    runs = []
     with open_instance(settings) as instance:
         for start, end in ranges:
             if not force and up_to_date(resources, instance, start, end, asset_names):

@@ -14,6 +14,7 @@ import pytest
 from athena_assets.cli import memory_api
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
+from athena_assets.defs.partitions import EVENTS_PER_RUN
 from athena_assets.defs.resources import AthenaResources
 from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
@@ -175,12 +176,16 @@ def test_a_range_backfills_in_one_run_and_recall_finds_the_event(
     assert "r2" in [hit.event_id for hit in hybrid[:2]]
 
 
-def test_day_ranges_cut_years_into_a_handful_of_runs() -> None:
-    ranges = memory_api.day_ranges(date(2020, 1, 1), date(2026, 11, 24))
-    assert len(ranges) == 7
-    assert ranges[0][0] == date(2020, 1, 1) and ranges[-1][1] == date(2026, 11, 24)
+def test_backfill_runs_are_sized_by_events_not_days() -> None:
+    first, last = date(2020, 1, 1), date(2026, 11, 24)
+    assert memory_api.day_ranges(first, last, events=3_500) == [(first, last)]  # years, few events
+    ranges = memory_api.day_ranges(first, last, events=2 * EVENTS_PER_RUN + 1)
+    assert len(ranges) == 3
+    assert ranges[0][0] == first and ranges[-1][1] == last
     for (_, end), (start, _) in itertools.pairwise(ranges):
         assert (start - end).days == 1
+    # Never more runs than days.
+    assert len(memory_api.day_ranges(first, first, events=10 * EVENTS_PER_RUN)) == 1
     with pytest.raises(ValueError, match="before --from"):
         memory_api.day_ranges(date(2026, 2, 1), date(2026, 1, 1))
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from resources.memory.inbox import InboxResource
 from resources.memory.redaction import Redactor
 
 # (text, the secret that must go, its placeholder kind)
@@ -100,3 +103,41 @@ def test_an_event_line_is_redacted_in_every_string_and_a_clean_line_is_untouched
         b'{"content": "token ghp_1234567890abcdefghijklmnopqrstuvwxyzAB", oops'
     )
     assert b"ghp_" not in broken and found["github-token"] == 1
+
+
+class _CountingRedactor(Redactor):
+    """A redactor that counts the lines it is asked to redact."""
+
+    lines = 0
+
+    def redact_line(self, line: bytes) -> tuple[bytes, Counter[str]]:
+        type(self).lines += 1
+        return super().redact_line(line)
+
+
+def _event_line(number: int, content: str) -> str:
+    return json.dumps({"id": f"e{number}", "occurred_at": "2026-11-02T10:00:00Z", "content": content})
+
+
+def test_a_file_the_inbox_wrote_redacted_is_not_redacted_again_until_it_changes(tmp_path: Path) -> None:
+    inbox = InboxResource(inbox_dir=str(tmp_path / "inbox"), history_start="2026-01-01")
+    inbox._redactor = _CountingRedactor()
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        "\n".join(_event_line(n, f"deploy key AKIAIOSFODNN7EXAMPLE{n}") for n in range(3)) + "\n"
+    )
+    stored, _ = inbox.store(source)
+    assert _CountingRedactor.lines == 3 and "AKIA" not in stored.read_text()
+
+    parsed = inbox.parse(stored)
+    assert _CountingRedactor.lines == 3, "its lines were redacted when it was written"
+    assert all("[REDACTED:" in event.content for event in parsed.events)
+    assert inbox.event_count() == 3
+
+    # Changed behind the inbox's back (or written by an older version): every line is redacted again.
+    with stored.open("a") as out:
+        out.write(_event_line(9, "token ghp_" + "a1B2c3D4e5" * 4) + "\n")
+    parsed = inbox.parse(stored)
+    assert _CountingRedactor.lines == 3 + 4
+    assert all("ghp_" not in event.content for event in parsed.events)
+    assert inbox.event_count() == 4

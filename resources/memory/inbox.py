@@ -41,10 +41,12 @@ class InboxFile:
 
 @dataclass(frozen=True)
 class InboxIndexEntry:
-    """An inbox file's content sha256 and the UTC days of its valid events."""
+    """An inbox file's content sha256, the UTC days of its valid events and how many there are (None
+    in an entry written before the count was kept)."""
 
     sha256: str
     days: frozenset[date]
+    events: int | None = None
 
 
 class InboxResource(dg.ConfigurableResource):
@@ -93,32 +95,75 @@ class InboxResource(dg.ConfigurableResource):
             recorded = json.loads(sidecar.read_text())
             if {name: recorded[name] for name in ("size", "mtime_ns")} == _stat_key(path):
                 return InboxIndexEntry(
-                    recorded["sha256"], frozenset(map(date.fromisoformat, recorded["days"]))
+                    recorded["sha256"],
+                    frozenset(map(date.fromisoformat, recorded["days"])),
+                    recorded.get("events"),
                 )
         except (OSError, ValueError, KeyError, TypeError):
             pass
         return None
 
+    def event_count(self) -> int:
+        """About how many events the inbox holds: each file's count from its index, or its non-blank
+        lines when it was not parsed since it last changed (what sizes a backfill's runs)."""
+        total = 0
+        for item in self.files():
+            entry = self.index(item.path)
+            if entry is not None and entry.events is not None:
+                total += entry.events
+            else:
+                with item.path.open("rb") as lines:
+                    total += sum(1 for line in lines if line.strip())
+        return total
+
     def parse(self, path: Path) -> ParsedFile:
         """Validate one event file: events before the partitions' start or after today are rejected.
-        A file of the inbox gets its index entry (see `index`) from this same parse."""
+        A file of the inbox gets its index entry (see `index`) from this same parse. Its lines are
+        redacted unless the inbox wrote the file redacted by the same rules (`store`, `remember`) and
+        it has not changed since: redaction is most of a parse's time, and a backfill re-reads files."""
         # Inbox files only (`*.jsonl`): not a user's file being ingested, nor remember's candidate line.
         in_inbox = path.suffix == ".jsonl" and path.parent.resolve() == self.directory().resolve()
         key = _stat_key(path) if in_inbox else None  # before reading: a file growing meanwhile is re-read
+        redacted = key is not None and self._redacted_as(path) == key
         parsed = parse_event_file(
-            path, self.start, latest_day=datetime.now(UTC).date(), redactor=self.redactor()
+            path,
+            self.start,
+            latest_day=datetime.now(UTC).date(),
+            redactor=None if redacted else self.redactor(),
         )
         if key is not None:
             sidecar = self._index_sidecar(path)
             sidecar.parent.mkdir(exist_ok=True)
             days = sorted(day.isoformat() for day in parsed.days)
             partial = sidecar.with_suffix(".part")
-            partial.write_text(json.dumps(key | {"sha256": parsed.sha256, "days": days}))
+            record = {"sha256": parsed.sha256, "days": days, "events": len(parsed.events)}
+            partial.write_text(json.dumps(key | record))
             partial.replace(sidecar)
         return parsed
 
     def _index_sidecar(self, path: Path) -> Path:
         return self.directory() / _INDEX_DIR / f"{path.name}.json"
+
+    def _redaction_sidecar(self, path: Path) -> Path:
+        return self.directory() / _INDEX_DIR / f"{path.name}.redacted.json"
+
+    def _mark_redacted(self, path: Path) -> None:
+        """Record that the inbox wrote `path` redacted by the current rules, as it is now."""
+        sidecar = self._redaction_sidecar(path)
+        sidecar.parent.mkdir(exist_ok=True)
+        partial = sidecar.with_suffix(".part")
+        partial.write_text(json.dumps(_stat_key(path) | {"rules": self.redactor().version}))
+        partial.replace(sidecar)
+
+    def _redacted_as(self, path: Path) -> dict[str, int] | None:
+        """The size and mtime `path` had when the inbox wrote it redacted by the current rules, if it did."""
+        try:
+            recorded = json.loads(self._redaction_sidecar(path).read_text())
+            if recorded["rules"] == self.redactor().version:
+                return {"size": recorded["size"], "mtime_ns": recorded["mtime_ns"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
 
     def store(self, source: Path) -> tuple[Path, bool]:
         """Store `source` in the inbox, its secrets redacted, under the hash of its content; returns
@@ -132,6 +177,7 @@ class InboxResource(dg.ConfigurableResource):
         partial.write_bytes(self.redactor().redact_file(data)[0])
         # The rename makes the file appear whole: the sensor never reads a half-copied file.
         partial.replace(target)
+        self._mark_redacted(target)
         return target, True
 
     def remember(self, record: Mapping[str, Any]) -> Event:
@@ -145,10 +191,15 @@ class InboxResource(dg.ConfigurableResource):
             event = self._validated(directory, line)
             target = directory / f"remembered-{event.day.isoformat()}.jsonl"
             existing = target.read_bytes() if target.exists() else b""
+            # A file of an older version may hold lines written before redaction: it stays unmarked.
+            marked = bool(existing) and self._redacted_as(target) == _stat_key(target)
             if existing and event.id not in {known.id for known in self.parse(target).events}:
                 _write_durably(target, existing.rstrip(b"\n") + b"\n" + line)
+                if marked:
+                    self._mark_redacted(target)
             elif not existing:
                 _write_durably(target, line)
+                self._mark_redacted(target)
             return next(known for known in self.parse(target).events if known.id == event.id)
 
     def _validated(self, directory: Path, line: bytes) -> Event:

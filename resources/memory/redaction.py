@@ -137,12 +137,21 @@ class Redaction:
         return sum(self.counts.values())
 
 
+# Raised when the rules change, so text redacted by older rules is redacted again when it is read.
+REDACTION_RULES_VERSION = "1"
+
+
 class Redactor:
     """Replaces secrets (and, by default, e-mail addresses and phone numbers) with typed placeholders."""
 
     def __init__(self, mask_contacts: bool = True) -> None:
         self.mask_contacts = mask_contacts
         _configure_detectors()
+
+    @property
+    def version(self) -> str:
+        """What text redacted by this redactor is redacted against: the rules and the contacts choice."""
+        return f"{REDACTION_RULES_VERSION}:{'contacts' if self.mask_contacts else 'secrets'}"
 
     def redact(self, text: str) -> Redaction:
         """`text` with every secret found replaced by `[REDACTED:<kind>]`."""

@@ -25,8 +25,10 @@ from resources.memory.store import MemoryStore
 from resources.metrics import MetricsCollector
 
 EMBEDDINGS_CODE_VERSION = "1"
-# Large enough to keep several batched requests in flight, small enough to write while embedding.
-CHUNK_EVENTS = 256
+# Large enough that the pause at the end of a chunk (its last requests in flight, a server slot idle)
+# is rare (measured: 256 -> 1024 took a 3,000-event backfill from 0.78 to 0.86 of the raw loop), small
+# enough to write one chunk while the next is embedded.
+CHUNK_EVENTS = 1024
 COVERAGE_CHECK = "every_event_has_a_vector"
 VALIDITY_CHECK = "vectors_are_valid"
 
