@@ -75,8 +75,8 @@ def ingest(settings: Settings, files: Sequence[Path]) -> list[IngestReport]:
 
 def day_ranges(first: date, last: date, events: int = 0) -> list[tuple[date, date]]:
     """`first`..`last` cut into as few consecutive ranges of equal days as keep about `events` (the
-    inbox's) at `EVENTS_PER_RUN` or fewer per run: a run's cost is mostly per event, and each run
-    costs its start and its index build again, so a sparse history of years is one run."""
+    inbox's on those days) at `EVENTS_PER_RUN` or fewer per run: a run's cost is mostly per event, and
+    each run costs its start and its index build again, so a sparse history of years is one run."""
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
     days = (last - first).days + 1
@@ -138,7 +138,7 @@ def backfill(
     assets = [BACKFILL_ASSETS[name] for name in BACKFILL_ASSETS if name in asset_names]
     resources = AthenaResources.for_direct_use(settings)
     # A reversed range is an argument error here, before any connection.
-    ranges = day_ranges(first, last, resources.inbox.event_count())
+    ranges = day_ranges(first, last, resources.inbox.event_count(first, last))
     runs = []
     with open_instance(settings) as instance:
         for start, end in ranges:

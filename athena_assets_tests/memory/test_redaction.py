@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -132,12 +133,14 @@ def test_a_file_the_inbox_wrote_redacted_is_not_redacted_again_until_it_changes(
     parsed = inbox.parse(stored)
     assert _CountingRedactor.lines == 3, "its lines were redacted when it was written"
     assert all("[REDACTED:" in event.content for event in parsed.events)
-    assert inbox.event_count() == 3
+    assert inbox.event_count(date(2026, 11, 2), date(2026, 11, 2)) == 3
+    assert inbox.event_count(date(2026, 11, 3), date(2026, 11, 9)) == 0, "counted per day"
 
     # Changed behind the inbox's back (or written by an older version): every line is redacted again.
     with stored.open("a") as out:
         out.write(_event_line(9, "token ghp_" + "a1B2c3D4e5" * 4) + "\n")
+    assert inbox.event_count(date(2026, 11, 3), date(2026, 11, 9)) == 4, "not indexed now: every line"
     parsed = inbox.parse(stored)
     assert _CountingRedactor.lines == 3 + 4
     assert all("ghp_" not in event.content for event in parsed.events)
-    assert inbox.event_count() == 4
+    assert inbox.event_count(date(2026, 11, 2), date(2026, 11, 2)) == 4, "indexed again by that parse"

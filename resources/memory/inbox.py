@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,12 +42,12 @@ class InboxFile:
 
 @dataclass(frozen=True)
 class InboxIndexEntry:
-    """An inbox file's content sha256, the UTC days of its valid events and how many there are (None
-    in an entry written before the count was kept)."""
+    """An inbox file's content sha256, the UTC days of its valid events, and how many fall on each day
+    (None in an entry written before the counts were kept)."""
 
     sha256: str
     days: frozenset[date]
-    events: int | None = None
+    per_day: Mapping[date, int] | None = None
 
 
 class InboxResource(dg.ConfigurableResource):
@@ -94,23 +95,27 @@ class InboxResource(dg.ConfigurableResource):
         try:
             recorded = json.loads(sidecar.read_text())
             if {name: recorded[name] for name in ("size", "mtime_ns")} == _stat_key(path):
+                counts = recorded.get("per_day")
                 return InboxIndexEntry(
                     recorded["sha256"],
                     frozenset(map(date.fromisoformat, recorded["days"])),
-                    recorded.get("events"),
+                    None if counts is None else {date.fromisoformat(d): int(n) for d, n in counts.items()},
                 )
         except (OSError, ValueError, KeyError, TypeError):
             pass
         return None
 
-    def event_count(self) -> int:
-        """About how many events the inbox holds: each file's count from its index, or its non-blank
-        lines when it was not parsed since it last changed (what sizes a backfill's runs)."""
+    def event_count(self, first: date, last: date) -> int:
+        """About how many events of the days `first`..`last` the inbox holds (what sizes a backfill's
+        runs): counted per day by each file's index, or all its non-blank lines when it was not parsed
+        since it last changed (an over-count, never an under-count)."""
+        if last < first:
+            return 0
         total = 0
         for item in self.files():
             entry = self.index(item.path)
-            if entry is not None and entry.events is not None:
-                total += entry.events
+            if entry is not None and entry.per_day is not None:
+                total += sum(n for day, n in entry.per_day.items() if first <= day <= last)
             else:
                 with item.path.open("rb") as lines:
                     total += sum(1 for line in lines if line.strip())
@@ -136,7 +141,8 @@ class InboxResource(dg.ConfigurableResource):
             sidecar.parent.mkdir(exist_ok=True)
             days = sorted(day.isoformat() for day in parsed.days)
             partial = sidecar.with_suffix(".part")
-            record = {"sha256": parsed.sha256, "days": days, "events": len(parsed.events)}
+            per_day = Counter(event.day.isoformat() for event in parsed.events)
+            record = {"sha256": parsed.sha256, "days": days, "per_day": dict(sorted(per_day.items()))}
             partial.write_text(json.dumps(key | record))
             partial.replace(sidecar)
         return parsed
