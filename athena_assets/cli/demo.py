@@ -89,7 +89,10 @@ def run_demo(settings: Settings) -> int:
     if not all(run.success for run in runs):
         return 1
     for pattern in patterns_api.list_patterns(settings, since=recent)[:SHOWN_PATTERNS]:
-        _say(f"   [{pattern.kind}, by {pattern.method}] {pattern.title} (support {pattern.support})")
+        # Support counts the clusters (day, theme) that found the pattern, not its evidence events.
+        times = "time" if pattern.support == 1 else "times"
+        seen = f"found {pattern.support} {times}, {len(pattern.evidence)} events"
+        _say(f"   [{pattern.kind}, by {pattern.method}] {pattern.title} ({seen})")
         _say(f"      {pattern.description[:150]}")
         for event in pattern.evidence[:2]:
             _say(f"      - {event.occurred_at:%Y-%m-%d} {event.content[:110]}")

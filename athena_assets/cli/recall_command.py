@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from athena_assets.cli.run import quiet_dagster
 from resources.llamacpp.embedding_request import embed_text
 from resources.llamacpp.http import LlamaCppHttp, LlamaCppInputError
-from resources.memory.recall import MODES, RecallMode, RecallScope, run_recall, scope_of
+from resources.memory.recall import MODES, RecallMode, RecallQuery, RecallScope, run_recall, scope_of
 from resources.memory.schema import DEFAULT_SCHEMA, RecallHit
 from resources.models.file_sha import remembered_sha256
 from resources.models.manifest import models_for_profile
@@ -69,8 +69,8 @@ def quick_recall(
     with psycopg.connect(url, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S) as conn:
         try:
             register_vector(conn)
-            args = (vector, model_sha256, len(vector or ()), k, query, mode, CANDIDATES, scope)
-            return run_recall(conn, DEFAULT_SCHEMA, *args)
+            request = RecallQuery(vector, model_sha256, len(vector or ()), k, query, mode, CANDIDATES, scope)
+            return run_recall(conn, DEFAULT_SCHEMA, request)
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn, psycopg.ProgrammingError):
             return None  # a new database, or an older schema: the full path creates or migrates it
 

@@ -164,23 +164,16 @@ def test_recall_from_the_shell_loads_no_dagster_and_finds_what_the_full_path_fin
 def test_a_backfill_with_nothing_new_starts_no_run_until_something_is_new(
     stack: StackHandle, tmp_path: Path
 ) -> None:
-    def rows(prefix: str, day: str) -> list[dict[str, str]]:
-        return [
-            {
-                "id": f"{prefix}-{i}",
-                "occurred_at": f"{day}T1{i}:00:00Z",
-                "content": f"{prefix} rerun note {i}",
-            }
+    def ingest(prefix: str, day: str) -> None:
+        rows = [
+            {"id": f"{prefix}-{i}", "occurred_at": f"{day}T1{i}:00:00Z", "content": f"{prefix} note {i}"}
             for i in range(3)
         ]
+        done = run_athena(stack, "ingest", str(write_jsonl(tmp_path / f"{prefix}.jsonl", rows)))
+        assert done.returncode == 0, done.stderr
 
     backfill = ["backfill", "--from", "2026-07-01", "--to", "2026-07-02"]
-    assert (
-        run_athena(
-            stack, "ingest", str(write_jsonl(tmp_path / "a.jsonl", rows("rerun-a", "2026-07-01")))
-        ).returncode
-        == 0
-    )
+    ingest("rerun-a", "2026-07-01")
     first = run_athena(stack, *backfill)
     assert first.returncode == 0 and "1 run(s)" in first.stdout, first.stdout + first.stderr
 
@@ -189,12 +182,7 @@ def test_a_backfill_with_nothing_new_starts_no_run_until_something_is_new(
     assert "nothing new, no run" in again.stdout and "0 run(s)" in again.stdout, again.stdout
 
     # A new file for one day of the range: that range runs again, and loads and embeds the new events.
-    assert (
-        run_athena(
-            stack, "ingest", str(write_jsonl(tmp_path / "b.jsonl", rows("rerun-b", "2026-07-02")))
-        ).returncode
-        == 0
-    )
+    ingest("rerun-b", "2026-07-02")
     third = run_athena(stack, *backfill)
     assert "1 run(s)" in third.stdout, third.stdout + third.stderr
     with psycopg.connect(stack.database_url) as conn:

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from resources.memory.event_files import Event, RejectedLine, parse_event_file
-from resources.memory.recall import RecallScope, recall_statement, scope_of
+from resources.memory.recall import RecallQuery, RecallScope, recall_statement, scope_of
 from resources.memory.schema import EmbeddingRow, vector_index_name
 from resources.memory.store import MemoryStore
 from resources.stack.llama_server import free_port
@@ -393,9 +393,9 @@ def test_scope_arguments_are_checked_before_any_query() -> None:
     with pytest.raises(ValueError, match="metadata filter"):
         RecallScope(where={"repo": ["a", "b"]})
     with pytest.raises(ValueError, match="mode must be"):
-        recall_statement("s", None, MODEL, DIM, 5, "x", "fuzzy", 50)
+        recall_statement("s", RecallQuery(None, MODEL, DIM, 5, "x", "fuzzy", 50))
     with pytest.raises(ValueError, match="k must be"):
-        recall_statement("s", None, MODEL, DIM, 0, "x", "text", 50)
+        recall_statement("s", RecallQuery(None, MODEL, DIM, 0, "x", "text", 50))
 
 
 def test_calls_reuse_one_pooled_connection_with_the_vector_type_registered(store: MemoryStore) -> None:

@@ -42,12 +42,15 @@ class InboxFile:
 
 @dataclass(frozen=True)
 class InboxIndexEntry:
-    """An inbox file's content sha256, the UTC days of its valid events, and how many fall on each day
-    (None in an entry written before the counts were kept)."""
+    """An inbox file's content sha256 and how many of its valid events fall on each UTC day."""
 
     sha256: str
-    days: frozenset[date]
-    per_day: Mapping[date, int] | None = None
+    per_day: Mapping[date, int]
+
+    @property
+    def days(self) -> frozenset[date]:
+        """The days of its valid events."""
+        return frozenset(self.per_day)
 
 
 class InboxResource(dg.ConfigurableResource):
@@ -88,19 +91,15 @@ class InboxResource(dg.ConfigurableResource):
         return sorted(found, key=lambda item: (item.mtime_ns, item.path.name))
 
     def index(self, path: Path) -> InboxIndexEntry | None:
-        """The content sha256 of an inbox file and the days of its valid events, as its last parse
-        recorded them in `.index/` (keyed by size and modification time: a remembered-events file
-        grows); None when it was not parsed since it last changed. Reads no event file."""
+        """The content sha256 of an inbox file and its events per day, as its last parse recorded them
+        in `.index/` (keyed by size and modification time: a remembered-events file grows); None when it
+        was not parsed since it last changed, or by a version that kept no counts. Reads no event file."""
         sidecar = self._index_sidecar(path)
         try:
             recorded = json.loads(sidecar.read_text())
             if {name: recorded[name] for name in ("size", "mtime_ns")} == _stat_key(path):
-                counts = recorded.get("per_day")
-                return InboxIndexEntry(
-                    recorded["sha256"],
-                    frozenset(map(date.fromisoformat, recorded["days"])),
-                    None if counts is None else {date.fromisoformat(d): int(n) for d, n in counts.items()},
-                )
+                per_day = {date.fromisoformat(day): int(n) for day, n in recorded["per_day"].items()}
+                return InboxIndexEntry(recorded["sha256"], per_day)
         except (OSError, ValueError, KeyError, TypeError):
             pass
         return None
@@ -114,7 +113,7 @@ class InboxResource(dg.ConfigurableResource):
         total = 0
         for item in self.files():
             entry = self.index(item.path)
-            if entry is not None and entry.per_day is not None:
+            if entry is not None:
                 total += sum(n for day, n in entry.per_day.items() if first <= day <= last)
             else:
                 with item.path.open("rb") as lines:
@@ -139,10 +138,9 @@ class InboxResource(dg.ConfigurableResource):
         if key is not None:
             sidecar = self._index_sidecar(path)
             sidecar.parent.mkdir(exist_ok=True)
-            days = sorted(day.isoformat() for day in parsed.days)
             partial = sidecar.with_suffix(".part")
             per_day = Counter(event.day.isoformat() for event in parsed.events)
-            record = {"sha256": parsed.sha256, "days": days, "per_day": dict(sorted(per_day.items()))}
+            record = {"sha256": parsed.sha256, "per_day": dict(sorted(per_day.items()))}
             partial.write_text(json.dumps(key | record))
             partial.replace(sidecar)
         return parsed

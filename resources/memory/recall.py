@@ -213,38 +213,45 @@ def _words(events: sql.Composable, scope: sql.Composable) -> sql.Composed:
     return sql.SQL(_WORDS).format(events=events, scope=scope, **constants)
 
 
+@dataclass(frozen=True)
+class RecallQuery:
+    """What one recall asks (see `MemoryStore.recall`): the query's vector (None in `text` mode) and
+    words, the embedding model and width the vectors must match, how many hits, and the scope."""
+
+    vector: Sequence[float] | np.ndarray | None
+    model_sha256: str
+    dimension: int
+    k: int
+    text: str | None
+    mode: str
+    candidates: int
+    scope: RecallScope | None = None
+
+
 def recall_statement(
-    schema: str,
-    query_vector: Sequence[float] | np.ndarray | None,
-    model_sha256: str,
-    dimension: int,
-    k: int,
-    query_text: str | None,
-    mode: str,
-    candidates: int,
-    scope: RecallScope | None = None,
-    exact: bool = False,
+    schema: str, request: RecallQuery, exact: bool = False
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The recall query and its parameters (see `MemoryStore.recall`), after validating the inputs;
-    `exact` compares every vector of the scope instead of walking the HNSW index."""
+    """The recall query and its parameters, after validating the inputs; `exact` compares every vector
+    of the scope instead of walking the HNSW index."""
+    mode, k = request.mode, request.k
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
-    scope = scope or RecallScope()
+    scope = request.scope or RecallScope()
     condition, params = scope.condition("e")
-    params |= {"model": model_sha256, "k": k, "n": max(int(candidates), k)}
+    params |= {"model": request.model_sha256, "k": k, "n": max(int(request.candidates), k)}
     events = sql.Identifier(schema, EVENTS)
     parts = {"events": events, "columns": sql.SQL(_HIT_COLUMNS)}
     if mode in ("text", "hybrid"):
-        if not query_text or not query_text.strip():
+        if not request.text or not request.text.strip():
             raise ValueError(f"{mode} recall needs query_text (the words to match)")
-        params["text"] = query_text
+        params["text"] = request.text
         parts["words"] = _words(events, condition)
     if mode == "text":
         return sql.SQL(_TEXT_RECALL).format(**parts), params
-    dim = checked_dimension(dimension)
-    vector = np.asarray(query_vector, dtype=np.float32)
+    dim = checked_dimension(request.dimension)
+    vector = np.asarray(request.vector, dtype=np.float32)
     if vector.shape != (dim,) or not np.isfinite(vector).all():
         raise ValueError(f"query vector must be {dim} finite numbers, got shape {vector.shape}")
     params["q"] = vector
@@ -292,41 +299,20 @@ def _tune_index_scan(conn: psycopg.Connection[dict[str, Any]], candidates: int) 
 
 
 def prepared_recall(
-    conn: psycopg.Connection[dict[str, Any]],
-    schema: str,
-    query_vector: Sequence[float] | np.ndarray | None,
-    model_sha256: str,
-    dimension: int,
-    k: int,
-    query_text: str | None,
-    mode: str,
-    candidates: int,
-    scope: RecallScope | None = None,
+    conn: psycopg.Connection[dict[str, Any]], schema: str, request: RecallQuery
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The recall statement for this connection's transaction: exact over a small scope, else through
     the index with its scan tuned (`SET LOCAL`, so only this transaction is affected)."""
-    exact = _small_scope(conn, schema, scope, mode)
-    query, params = recall_statement(
-        schema, query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope, exact=exact
-    )
+    exact = _small_scope(conn, schema, request.scope, request.mode)
+    query, params = recall_statement(schema, request, exact=exact)
     _tune_index_scan(conn, params["n"])
     return query, params
 
 
 def run_recall(
-    conn: psycopg.Connection[dict[str, Any]],
-    schema: str,
-    query_vector: Sequence[float] | np.ndarray | None,
-    model_sha256: str,
-    dimension: int,
-    k: int,
-    query_text: str | None,
-    mode: str,
-    candidates: int,
-    scope: RecallScope | None = None,
+    conn: psycopg.Connection[dict[str, Any]], schema: str, request: RecallQuery
 ) -> list[RecallHit]:
     """The hits of a recall (see `MemoryStore.recall`) on `conn`: a connection with dict rows and the
     vector type registered, inside a transaction."""
-    args = (query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope)
-    query, params = prepared_recall(conn, schema, *args)
+    query, params = prepared_recall(conn, schema, request)
     return [RecallHit(**row) for row in conn.execute(query, params).fetchall()]

@@ -17,7 +17,14 @@ from psycopg import sql
 
 from resources.memory.event_files import Event, RejectedLine
 from resources.memory.postgres_store import PostgresStore
-from resources.memory.recall import RecallMode, RecallScope, prepared_recall, recall_statement, run_recall
+from resources.memory.recall import (
+    RecallMode,
+    RecallQuery,
+    RecallScope,
+    prepared_recall,
+    recall_statement,
+    run_recall,
+)
 from resources.memory.redaction import PLACEHOLDER_PREFIX
 from resources.memory.schema import (
     DEAD_LETTERS,
@@ -254,10 +261,10 @@ class MemoryStore(PostgresStore):
         `candidates` of both: use it when the query holds exact tokens (error codes, identifiers, file
         names) that embeddings blur. See `resources/memory/recall.py`.
         """
-        args = (query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope)
-        recall_statement(self.schema_name, *args)  # bad arguments fail before any connection
+        request = RecallQuery(query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope)
+        recall_statement(self.schema_name, request)  # bad arguments fail before any connection
         with self._connect() as conn:
-            return run_recall(conn, self.schema_name, *args)
+            return run_recall(conn, self.schema_name, request)
 
     def explain_recall(
         self,
@@ -274,9 +281,9 @@ class MemoryStore(PostgresStore):
         explicit sorts off, to show the HNSW index is usable on tables too small (and analysed) for the
         planner to prefer it over sorting every row (a scope of at most `EXACT_SCOPE_ROWS` events is
         still searched exactly)."""
-        args = (query_vector, model_sha256, dimension, k, query_text, mode, 50, scope)
+        request = RecallQuery(query_vector, model_sha256, dimension, k, query_text, mode, 50, scope)
         with self._connect() as conn:
-            query, params = prepared_recall(conn, self.schema_name, *args)
+            query, params = prepared_recall(conn, self.schema_name, request)
             if force_index:
                 conn.execute("SET LOCAL enable_seqscan = off")
                 conn.execute("SET LOCAL enable_sort = off")
