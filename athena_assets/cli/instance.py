@@ -7,11 +7,11 @@ import socket
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
-import psutil
 import psycopg
 
 from athena_assets.defs.resources import AthenaResources
 from resources.settings import Settings, application_database_url
+from resources.stack.liveness import process_runs
 
 # Every run `athena` starts records which process on which machine runs it, so a run whose process was
 # killed can be recognised later (no daemon watches in-process runs).
@@ -68,7 +68,7 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
     failed = []
     for run in running:
         pid = int(run.tags.get(PID_TAG, "0") or 0)
-        if pid and not psutil.pid_exists(pid):
+        if pid and not process_runs(pid):
             instance.report_run_failed(
                 run,
                 message=f"the athena process that ran this run (pid {pid} on {host}) ended without "

@@ -1,15 +1,22 @@
-"""The embedded PostgreSQL: a data directory made by an earlier install keeps working."""
+"""The embedded PostgreSQL: a data directory made by an earlier install keeps working, and a killed
+server starts again even where nobody reaps it."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
+from resources.stack.liveness import process_runs
 from resources.stack.llama_server import free_port
 from resources.stack.postgres import (
     SYSTEM_USER_WHEN_ROOT,
@@ -88,3 +95,65 @@ def test_the_superuser_needs_the_generated_password_and_a_trusting_data_director
             assert conn.execute("SELECT id FROM kept").fetchall() == [(7,)]
     finally:
         stop_postgres(data_dir)
+
+
+def test_a_zombie_is_not_a_running_process() -> None:
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.01)
+        assert os.kill(child, 0) is None  # what the signal check used to take for a live server
+        assert not process_runs(child)
+        assert process_runs(os.getpid())
+    finally:
+        os.waitpid(child, 0)
+    assert not process_runs(child)
+
+
+# A process that adopts orphans and never collects them, as a CI harness or a container's first process
+# may: the killed postmaster (pg_ctl's orphan) stays a zombie that still "answers" `kill -0`.
+_KILLED_UNDER_A_SUBREAPER = """
+import ctypes, json, os, signal, sys, time
+from pathlib import Path
+import psutil, psycopg
+from resources.stack.postgres import start_postgres, stop_postgres
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+data_dir, log, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+first = start_postgres(data_dir, port, log)
+with psycopg.connect(first.url(), autocommit=True) as conn:
+    conn.execute("CREATE TABLE kept (id int)")
+    conn.execute("INSERT INTO kept VALUES (7)")
+os.kill(first.pid, signal.SIGKILL)
+deadline = time.monotonic() + 30
+while psutil.Process(first.pid).status() != psutil.STATUS_ZOMBIE:  # never reaped: waitpid would
+    assert time.monotonic() < deadline
+    time.sleep(0.01)
+second = start_postgres(data_dir, port, log)
+with psycopg.connect(second.url()) as conn:
+    rows = conn.execute("SELECT id FROM kept").fetchall()
+zombie = psutil.Process(first.pid).status()
+stop_postgres(data_dir)
+print(json.dumps({"first": first.pid, "second": second.pid, "zombie": zombie, "rows": rows,
+                  "notes": list(second.notes)}))
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_server_killed_under_a_parent_that_never_reaps_it_starts_again_with_its_data(
+    tmp_path: Path,
+) -> None:
+    data_dir, log = tmp_path / "pgdata", tmp_path / "pg.log"
+    script = [sys.executable, "-c", _KILLED_UNDER_A_SUBREAPER, str(data_dir), str(log), str(free_port())]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=150, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert outcome["zombie"] == psutil.STATUS_ZOMBIE, outcome  # the situation this test is about
+    assert outcome["second"] != outcome["first"]
+    assert outcome["rows"] == [[7]]  # crash recovery kept the committed row
+    assert outcome["notes"] == [
+        f"{data_dir}: removed the lock files of a server that had died (pid {outcome['first']})"
+    ]

@@ -7,6 +7,7 @@ else that happens to reuse the pid.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ import psutil
 from resources.llamacpp.http import server_health
 from resources.stack.child_env import child_environment
 from resources.stack.crash_report import LLAMA_EXIT_PREFIX, llama_server_crash
+from resources.stack.liveness import wait_gone
 
 LOOPBACK = "127.0.0.1"
 # The server runs under a shell that appends its exit status to the log: a detached process's death by
@@ -239,7 +241,7 @@ def stop_llama_server(name: str, run_dir: Path, timeout_s: float = 20) -> bool:
         os.killpg(record.pid, signal.SIGTERM)
     except (psutil.NoSuchProcess, ProcessLookupError):
         return True
-    _, alive = psutil.wait_procs(group, timeout_s)
-    for process in alive:
-        process.kill()
+    for pid in wait_gone([process.pid for process in group], timeout_s):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     return True

