@@ -9,13 +9,15 @@ with the embedding llama-server only: PostgreSQL + pgvector, a Dagster instance 
 model file materialised through Dagster (so `event_embeddings` finds its sha256). A deterministic
 history is written as JSONL, ingested with `memory_api.ingest`, and `memory_api.backfill` is timed
 (episodic events then embeddings, in as many Dagster runs as it needs), then timed again with nothing
-new to do (a re-run's cost). The raw loop of `embedding_throughput.py` embeds the same texts on the
-same server once before the backfill and `--repeats - 1` times after it; the ratio of the backfill's
-rate to the best of them includes Dagster and database time. Last, vectors clustered around 1,000
-real embeddings (each at a cosine of about 0.8 from its own), with fake events, are bulk-loaded into a
-separate schema; vector recall@10 is compared with exact search over the same vectors, recall is timed
-with the query's embedding, and `MemoryStore.recall` alone in vector and hybrid mode, unscoped and
-scoped to one session (1% of the events) or one repository in the metadata (5%).
+new to do (a re-run's cost). The first backfill is repeated `--rounds` times (the memory schema dropped
+before each, so each parses, loads and embeds everything), between runs of the raw loop of
+`embedding_throughput.py` on the same texts and server: each round's rate is divided by the better raw
+loop beside it, and the median round is the ratio, Dagster and database time included. Last, vectors
+clustered around 1,000 real embeddings (each at a cosine of about 0.8 from its own), with fake events,
+are bulk-loaded into a separate schema; vector recall@10 is compared with exact search over the same
+vectors, recall is timed with the query's embedding, and `MemoryStore.recall` alone in vector and
+hybrid mode, unscoped and scoped to one session (1% of the events) or one repository in the metadata
+(5%).
 
     .venv/bin/python benchmarks/backfill.py --skip-backfill --vectors 100000   # recall only
 """
@@ -37,8 +39,10 @@ from typing import Literal
 
 import dagster as dg
 import numpy as np
+import psycopg
 from benchmark_history import BENCH_HISTORY_START
 from embedding_throughput import FILLER, PHRASES, TOPICS, make_events, raw_loop
+from psycopg import sql
 
 from athena_assets.cli.instance import materialize
 from athena_assets.cli.memory_api import backfill, ingest
@@ -47,7 +51,7 @@ from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_file_assets
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.memory.event_files import Event
 from resources.memory.recall import RecallScope
-from resources.memory.schema import EmbeddingRow
+from resources.memory.schema import DEFAULT_SCHEMA, EmbeddingRow
 from resources.memory.store import MemoryStore
 from resources.models.manifest import ModelSpec, models_for_profile
 from resources.numeric import percentile
@@ -201,16 +205,13 @@ def timed_backfill(
     return result
 
 
-def best_raw_rate(url: str, texts: list[str], repeats: int, batch_size: int, threads: int) -> float:
-    """Best tokens/s of the raw loop over `repeats` runs."""
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        tokens = raw_loop(url, texts, batch_size, threads)
-        seconds = time.perf_counter() - started
-        rates.append(tokens / seconds)
-        print(f"  raw loop: {seconds:.2f} s, {tokens / seconds:.0f} tokens/s", flush=True)
-    return max(rates)
+def raw_rate(url: str, texts: list[str], batch_size: int, threads: int) -> float:
+    """Tokens/s of one raw loop over `texts`."""
+    started = time.perf_counter()
+    tokens = raw_loop(url, texts, batch_size, threads)
+    seconds = time.perf_counter() - started
+    print(f"  raw loop: {seconds:.2f} s, {tokens / seconds:.0f} tokens/s", flush=True)
+    return tokens / seconds
 
 
 def fake_event(index: int, rng: random.Random) -> Event:
@@ -325,7 +326,7 @@ def main() -> None:
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--skip-recall", action="store_true")
     parser.add_argument("--skip-backfill", action="store_true", help="measure recall only")
-    parser.add_argument("--repeats", type=int, default=2, help="raw loop runs (the best counts)")
+    parser.add_argument("--rounds", type=int, default=3, help="first backfills, each between raw loops")
     parser.add_argument("--batch-size", type=int, default=32, help="raw loop: texts per request")
     parser.add_argument("--threads", type=int, default=4, help="raw loop: requests in flight")
     args = parser.parse_args()
@@ -334,9 +335,8 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="athena-bench-") as home,
         private_stack(Path(home)) as (settings, local, instance),
     ):
-        url = settings.embeddings_urls[0]
         if not args.skip_backfill:
-            rows += backfill_rows(settings, instance, url, Path(home), args)
+            rows += backfill_rows(settings, instance, local, Path(home), args)
         if not args.skip_recall:
             rows += recall_rows(local.database_url(), settings, args.vectors)
     print("\n| measure | value |\n|---|---|")
@@ -344,42 +344,63 @@ def main() -> None:
         print(f"| {name} | {value} |")
 
 
+def forget_memory(database_url: str) -> None:
+    """Drop the memory schema (events, vectors, loaded days), so the next backfill is a first one again:
+    it parses, loads and embeds the whole history. The inbox and the Dagster instance stay."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(DEFAULT_SCHEMA)))
+
+
 def backfill_rows(
-    settings: Settings, instance: dg.DagsterInstance, url: str, home: Path, args: argparse.Namespace
+    settings: Settings, instance: dg.DagsterInstance, local: LocalStack, home: Path, args: argparse.Namespace
 ) -> list[tuple[str, str]]:
-    """Backfill the generated history through Dagster, then the raw loop on the same texts; the rows."""
+    """Backfill the generated history through Dagster `--rounds` times, each a first backfill, between
+    raw loops on the same texts; the rows."""
+    url = settings.embeddings_urls[0]
     source = home / "history.jsonl"
     texts = history_file(source, args.events, args.days)
     reports = ingest(settings, [source])
     rejected = sum(len(report.parsed.rejected) for report in reports)
     print(f"{len(texts)} events over {args.days} days ingested ({rejected} rejected); server {url}")
     raw_loop(url, texts[:64], args.batch_size, args.threads)  # warm the server up
-    # The raw loop runs before and after the backfill, so drift in the machine's speed (large on
-    # shared machines: 4,400-5,200 tokens/s within an hour) cannot flatter the ratio; the best counts.
-    raw_before = best_raw_rate(url, texts, 1, args.batch_size, args.threads)
-    result = timed_backfill(settings, instance, len(texts), args.days)
-    breakdown = [run_breakdown(instance, run_id) for run_id in result.run_ids]
+    # raw, backfill, raw, backfill, ..., raw: each backfill is compared with the better of the raw loops
+    # either side of it, so the machine's drift (4,400-5,200 tokens/s within an hour here) cannot
+    # flatter a round, and the median round is the ratio (one slow or fast moment cannot decide it).
+    raws = [raw_rate(url, texts, args.batch_size, args.threads)]
+    results: list[BackfillResult] = []
+    again = None
+    for round_ in range(args.rounds):
+        if round_ > 0:
+            forget_memory(local.database_url())
+        results.append(timed_backfill(settings, instance, len(texts), args.days))
+        if again is None:  # the same backfill again, nothing new to do: what a re-run costs
+            again = timed_backfill(settings, instance, len(texts), args.days)
+        raws.append(raw_rate(url, texts, args.batch_size, args.threads))
+    ratios = [
+        (result.tokens / result.seconds) / max(raws[index], raws[index + 1])
+        for index, result in enumerate(results)
+    ]
+    first = results[0]
+    assert again is not None
+    breakdown = [run_breakdown(instance, run_id) for run_id in first.run_ids]
     phases = sorted({phase for run in breakdown for phase in run})
     totals = {phase: sum(run.get(phase, 0.0) for run in breakdown) for phase in phases}
-    # The same backfill again, nothing new to do: what a re-run costs.
-    again = timed_backfill(settings, instance, len(texts), args.days)
-    raw = max(raw_before, best_raw_rate(url, texts, max(1, args.repeats - 1), args.batch_size, args.threads))
-    rate = result.tokens / result.seconds
     return [
         ("events", f"{len(texts)} over {args.days} days"),
-        ("backfill wall time", f"{result.seconds:.2f} s ({'ok' if result.success else 'FAILED'})"),
+        ("first backfill wall time, each round", ", ".join(f"{result.seconds:.1f} s" for result in results)),
+        ("all succeeded", str(all(result.success for result in results))),
         (
             "the same backfill again, nothing new (target < 10% of the first)",
-            f"{again.seconds:.2f} s = {again.seconds / result.seconds:.1%} ({again.tokens} tokens embedded)",
+            f"{again.seconds:.2f} s = {again.seconds / first.seconds:.1%} ({again.tokens} tokens embedded)",
         ),
-        ("backfill events/s", f"{len(texts) / result.seconds:.1f}"),
-        ("backfill tokens/s", f"{rate:.0f} ({result.tokens} tokens)"),
-        ("raw loop tokens/s (best of one run before the backfill and the rest after)", f"{raw:.0f}"),
-        ("backfill / raw (target >= 0.9)", f"{rate / raw:.3f}"),
-        ("Dagster runs", str(result.runs)),
+        ("backfill tokens/s, each round", ", ".join(f"{r.tokens / r.seconds:.0f}" for r in results)),
+        ("raw loop tokens/s, before, between and after", ", ".join(f"{rate:.0f}" for rate in raws)),
+        ("backfill / the better raw loop beside it, each round", ", ".join(f"{r:.3f}" for r in ratios)),
+        ("backfill / raw, median round (target >= 0.9)", f"{statistics.median(ratios):.3f}"),
+        ("Dagster runs per backfill", str(first.runs)),
         *[
             (
-                f"first backfill, {phase} (all runs)",
+                f"first round, {phase} (all runs)",
                 f"{value:.0f}" if phase == "events written" else f"{value:.1f} s",
             )
             for phase, value in totals.items()

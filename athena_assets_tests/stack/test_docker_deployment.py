@@ -33,6 +33,7 @@ from psycopg import sql
 from athena_assets_tests.helpers import REPO, StackHandle
 from resources.models.manifest import load_manifest, models_for_profile
 from resources.settings import Settings
+from resources.stack.dagster_event_log import BatchedPostgresEventLogStorage, dagster_storage_yaml
 from resources.stack.llama_server import LlamaServerConfig, free_port, server_command
 
 DOCKER = REPO / "docker"
@@ -349,6 +350,12 @@ def test_dagster_yaml_is_a_postgres_instance_with_a_queue_retries_and_monitoring
     monkeypatch.setenv("ATHENA_DAGSTER_DATABASE_URL", deployment_database)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage) is BatchedPostgresEventLogStorage
+        # The same storages as the local stack's generated config.
+        storages = ("run_storage", "event_log_storage", "schedule_storage")
+        deployed = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
+        local = yaml.safe_load(dagster_storage_yaml("{env: ATHENA_DAGSTER_DATABASE_URL}"))
+        assert {key: deployed[key] for key in storages} == local
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
         queue = instance.get_concurrency_config().run_queue_config

@@ -26,6 +26,7 @@ from resources.settings import (
 )
 from resources.stack.cpu import describe_vector_extensions
 from resources.stack.crash_report import Crash, llama_server_crash, postgres_crashes
+from resources.stack.dagster_event_log import dagster_storage_yaml
 from resources.stack.llama_server import (
     LlamaServerConfig,
     ServerProcess,
@@ -132,11 +133,10 @@ class LocalStack:
         url = self.dagster_database_url()
         url_yaml = "{env: ATHENA_DAGSTER_DATABASE_URL}" if has_password(url) else f'"{url}"'
         path.write_text(
-            _DAGSTER_YAML_HEADER + ": Dagster's runs, events and schedules live in PostgreSQL.\n"
-            "storage:\n"
-            "  postgres:\n"
-            f"    postgres_url: {url_yaml}\n"
-            "# One run at a time per model: see athena_assets/defs/pools.py.\n"
+            _DAGSTER_YAML_HEADER
+            + ": Dagster's runs, events and schedules live in PostgreSQL.\n"
+            + dagster_storage_yaml(url_yaml)
+            + "# One run at a time per model: see athena_assets/defs/pools.py.\n"
             "concurrency:\n"
             "  pools:\n"
             "    default_limit: 1\n"

@@ -1,0 +1,141 @@
+"""Our event log storage records a range run exactly as Dagster's own PostgreSQL storage does: the same
+planned events, the same failed and materialised partitions, the same asset rows; only in fewer
+statements. Both run the same failing and then succeeding range runs on databases of the session's
+PostgreSQL, with batches small enough to mix assets and check events."""
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dagster as dg
+import psycopg
+import pytest
+from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from psycopg import sql
+
+from athena_assets_tests.helpers import StackHandle
+from resources.stack.dagster_event_log import BatchedPostgresEventLogStorage, dagster_storage_yaml
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-03-01", end_date="2026-03-11")
+FIRST, LAST = "2026-03-01", "2026-03-10"
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def upstream(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Succeeds for every partition of its range."""
+    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+
+@dg.asset(
+    partitions_def=DAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[upstream],
+    check_specs=[dg.AssetCheckSpec("has_days", asset="downstream")],
+    config_schema={"fail": bool},
+)
+def downstream(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Fails its whole range when told to."""
+    if context.op_config["fail"]:
+        raise RuntimeError("told to fail")
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(passed=True)])
+
+
+ASSETS = (upstream, downstream)
+
+
+def _range_run(instance: dg.DagsterInstance, fail: bool) -> bool:
+    result = dg.materialize(
+        ASSETS,
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: FIRST, ASSET_PARTITION_RANGE_END_TAG: LAST},
+        run_config={"ops": {"downstream": {"config": {"fail": fail}}}},
+        raise_on_error=False,
+    )
+    return result.success
+
+
+def _partitions(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, list[str]]:
+    status = get_and_update_asset_status_cache_value(instance, key, DAYS)
+    assert status is not None
+    return {
+        "materialized": sorted(status.deserialize_materialized_partition_subsets(DAYS).get_partition_keys()),
+        "failed": sorted(status.deserialize_failed_partition_subsets(DAYS).get_partition_keys()),
+    }
+
+
+def _record(instance: dg.DagsterInstance) -> dict[str, Any]:
+    """What the UI and sensors read back: planned events, partition status, asset rows."""
+    planned = instance.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    )
+    runs = {run.run_id: index for index, run in enumerate(reversed(instance.get_runs()))}
+    return {
+        "planned": sorted(
+            (
+                record.asset_key.to_user_string() if record.asset_key else "",
+                record.partition_key or "",
+                runs[record.run_id],
+            )
+            for record in planned
+        ),
+        "status": {
+            key.to_user_string(): _partitions(instance, key) for key in (upstream.key, downstream.key)
+        },
+        "last_runs": {
+            record.asset_entry.asset_key.to_user_string(): runs.get(record.asset_entry.last_run_id or "")
+            for record in instance.get_asset_records()
+        },
+    }
+
+
+@pytest.fixture
+def dagster_url(stack: StackHandle) -> Iterator[str]:
+    """An empty Dagster database on the session's PostgreSQL; dropped after."""
+    name = f"dagster_log_{secrets.token_hex(4)}"
+    server = urlsplit(stack.database_url)
+    admin = server._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield server._replace(scheme="postgresql+psycopg2", path=f"/{name}").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.mark.timeout(180)
+def test_a_range_run_is_recorded_as_dagsters_own_storage_records_it(
+    stack: StackHandle, dagster_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 21 planned events (10 days x 2 assets, 1 check) in batches of 4: batches that mix the assets
+    # and the check's event.
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "4")
+    configs = {
+        "dagster's": f'storage:\n  postgres:\n    postgres_url: "{dagster_url}"\n',
+        "ours": dagster_storage_yaml(f'"{dagster_url}"'),
+    }
+    recorded = {}
+    for name, config in configs.items():
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(config)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert (type(instance.event_log_storage) is BatchedPostgresEventLogStorage) == (name == "ours")
+            assert not _range_run(instance, fail=True)
+            failed = _record(instance)
+            assert _range_run(instance, fail=False)
+            recorded[name] = (failed, _record(instance))
+            instance.wipe()  # the next storage starts from the same empty tables
+            instance.wipe_all_schedules()
+
+    days = [f"2026-03-{day:02d}" for day in range(1, 11)]
+    failed, done = recorded["ours"]
+    assert failed["planned"] == sorted(
+        (asset, day, 0) for asset in ("downstream", "upstream") for day in days
+    )
+    assert failed["status"]["downstream"] == {"materialized": [], "failed": days}
+    assert failed["status"]["upstream"] == {"materialized": days, "failed": []}
+    assert done["status"]["downstream"] == {"materialized": days, "failed": []}
+    assert done["last_runs"] == {"upstream": 1, "downstream": 1}
+    assert recorded["ours"] == recorded["dagster's"]
