@@ -11,6 +11,7 @@ here with their compose commands and pass their compose health checks, against t
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import re
 import secrets
 import shutil
@@ -28,8 +29,10 @@ import dagster as dg
 import psycopg
 import pytest
 import yaml
+from dagster._core.instance.methods import event_methods
 from psycopg import sql
 
+from athena_assets.cli.instance import EVENT_BATCH_ENV, EVENT_BATCH_SIZE
 from athena_assets_tests.helpers import REPO, StackHandle
 from resources.models.manifest import load_manifest, models_for_profile
 from resources.settings import Settings
@@ -225,7 +228,11 @@ def test_project_services_pass_only_variables_that_settings_reads(services: dict
         environment = services[name].get("environment", {})
         recording = RecordingEnviron(environment)
         Settings.from_env(recording)
-        assert set(environment) <= recording.looked_up, f"{name} passes variables nothing reads"
+        dagsters = {EVENT_BATCH_ENV} if name == CODE_LOCATION else set()
+        assert set(environment) <= recording.looked_up | dagsters, f"{name} passes variables nothing reads"
+    # The code location's runs batch their events as the CLI's do; Dagster still reads the variable.
+    assert services[CODE_LOCATION]["environment"][EVENT_BATCH_ENV] == str(EVENT_BATCH_SIZE)
+    assert EVENT_BATCH_ENV in inspect.getsource(event_methods)
     settings = Settings.from_env(services[CODE_LOCATION]["environment"])
     assert settings.model_profile == "production"
     assert settings.models_dir == Path("/models")
