@@ -37,9 +37,10 @@ lint: install
 	$(BIN)/ruff format .
 
 # The UI, its daemon (sensors, schedules, backfills) and the CLI share one instance: ATHENA_HOME's.
+# Runs launched from the UI write their events in batches, as the CLI's do (docs/deploy.md).
 dev: install
 	$(BIN)/athena stack up
-	DAGSTER_HOME="$${DAGSTER_HOME:-$${ATHENA_HOME:-$$HOME/.athena}/dagster}" \
+	DAGSTER_HOME="$${DAGSTER_HOME:-$${ATHENA_HOME:-$$HOME/.athena}/dagster}" DAGSTER_EVENT_BATCH_SIZE=500 \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 stack-down:
