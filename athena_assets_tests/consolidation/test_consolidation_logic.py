@@ -13,7 +13,7 @@ from athena_assets.defs.consolidation import prompt
 from athena_assets.defs.consolidation.clustering import Cluster, PatternDraft, cluster_events, cluster_key
 from athena_assets.defs.consolidation.config import ConsolidationConfig
 from athena_assets.defs.consolidation.consolidate import consolidate_cluster, pattern_text
-from athena_assets.defs.consolidation.gate import rejection
+from athena_assets.defs.consolidation.gate import rejection, ungrounded_sentence
 from athena_assets.defs.consolidation.prompting import Prompting
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.standins import HashingEmbedder, ScriptedReasoner
@@ -230,5 +230,8 @@ def test_the_gate_refuses_a_pattern_that_contradicts_or_adds_to_its_evidence() -
     # The same words stated as the events state them pass, inflections included ("take"/"takes").
     true = _draft("Free ports for PostgreSQL tests", "Tests take free ports for PostgreSQL and servers.")
     assert rejection(true, FREE_PORTS, []) is None
+    # One inflected word alone decides: "taking" is the evidence's "take".
+    assert ungrounded_sentence("Taking it.", {"take"}) is None
+    assert ungrounded_sentence("Making it.", {"take"}) == "Making it."
     # A negation the evidence itself makes may be repeated.
     assert rejection(negated, [f"{FREE_PORTS[0]} They do not use 5432.", FREE_PORTS[1]], []) is None

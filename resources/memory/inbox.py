@@ -136,13 +136,9 @@ class InboxResource(dg.ConfigurableResource):
             redactor=None if redacted else self.redactor(),
         )
         if key is not None:
-            sidecar = self._index_sidecar(path)
-            sidecar.parent.mkdir(exist_ok=True)
-            partial = sidecar.with_suffix(".part")
             per_day = Counter(event.day.isoformat() for event in parsed.events)
             record = {"sha256": parsed.sha256, "per_day": dict(sorted(per_day.items()))}
-            partial.write_text(json.dumps(key | record))
-            partial.replace(sidecar)
+            _write_sidecar(self._index_sidecar(path), key | record)
         return parsed
 
     def _index_sidecar(self, path: Path) -> Path:
@@ -153,11 +149,7 @@ class InboxResource(dg.ConfigurableResource):
 
     def _mark_redacted(self, path: Path) -> None:
         """Record that the inbox wrote `path` redacted by the current rules, as it is now."""
-        sidecar = self._redaction_sidecar(path)
-        sidecar.parent.mkdir(exist_ok=True)
-        partial = sidecar.with_suffix(".part")
-        partial.write_text(json.dumps(_stat_key(path) | {"rules": self.redactor().version}))
-        partial.replace(sidecar)
+        _write_sidecar(self._redaction_sidecar(path), _stat_key(path) | {"rules": self.redactor().version})
 
     def _redacted_as(self, path: Path) -> dict[str, int] | None:
         """The size and mtime `path` had when the inbox wrote it redacted by the current rules, if it did."""
@@ -214,6 +206,14 @@ class InboxResource(dg.ConfigurableResource):
         if parsed.rejected:
             raise ValueError(parsed.rejected[0].reason)
         return parsed.events[0]
+
+
+def _write_sidecar(sidecar: Path, record: Mapping[str, Any]) -> None:
+    """Write `record` as JSON to `sidecar` whole: a reader sees the old record or the new, never half."""
+    sidecar.parent.mkdir(exist_ok=True)
+    partial = sidecar.with_suffix(".part")
+    partial.write_text(json.dumps(record))
+    partial.replace(sidecar)
 
 
 def _stat_key(path: Path) -> dict[str, int]:

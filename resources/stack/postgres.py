@@ -110,13 +110,17 @@ def _run(args: list[str], user: str | None, timeout_s: float = 60) -> subprocess
     )  # fmt: skip
 
 
-def _read_pid(data_dir: Path) -> int | None:
-    pid_file = data_dir / "postmaster.pid"
+def _recorded_pid(data_dir: Path) -> int | None:
+    """The server pid in the data directory's lock file, whether that server still runs or not."""
     try:
-        pid = int(pid_file.read_text().splitlines()[0])
+        return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if process_runs(pid) else None
+
+
+def _read_pid(data_dir: Path) -> int | None:
+    pid = _recorded_pid(data_dir)
+    return pid if pid is not None and process_runs(pid) else None
 
 
 def _read_port(data_dir: Path) -> int | None:
@@ -237,13 +241,9 @@ def _clear_dead_lock(data_dir: Path, timeout_s: float) -> list[str]:
     data directory's lock also guards the old shared memory, so the files go only once no backend of the
     old server still runs there (backends notice their postmaster's death and exit within moments).
     """
-    lock = data_dir / "postmaster.pid"
-    try:
-        pid = int(lock.read_text().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        return []
-    if process_runs(pid):
-        return []  # a live server, or a starting one: PostgreSQL's own check decides
+    pid = _recorded_pid(data_dir)
+    if pid is None or process_runs(pid):
+        return []  # no lock, or a live or starting server: PostgreSQL's own check decides
     deadline = time.monotonic() + timeout_s
     while survivors := _processes_in(data_dir):
         if time.monotonic() > deadline:
@@ -253,17 +253,19 @@ def _clear_dead_lock(data_dir: Path, timeout_s: float) -> list[str]:
             )
         time.sleep(0.1)
     # The socket's lock (the socket lives in the data directory, `-k`) names the same dead server.
-    for path in [*data_dir.glob(".s.PGSQL.*.lock"), lock]:
+    for path in [*data_dir.glob(".s.PGSQL.*.lock"), data_dir / "postmaster.pid"]:
         path.unlink(missing_ok=True)
     return [f"{data_dir}: removed the lock files of a server that had died (pid {pid})"]
 
 
 def _processes_in(data_dir: Path) -> list[int]:
     """Live processes whose working directory is `data_dir`: a PostgreSQL server's processes."""
+    # A process's working directory is reported resolved (no symlinks): compare like with like.
+    where = data_dir.resolve()
     found = []
     for proc in psutil.process_iter():
         try:
-            if Path(proc.cwd()) == data_dir and process_runs(proc.pid):
+            if Path(proc.cwd()) == where and process_runs(proc.pid):
                 found.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

@@ -53,11 +53,13 @@ def content_words(text: str) -> set[str]:
 
 
 def _stem(word: str) -> str:
-    """`word` without one common English suffix, so "takes", "taken" and "take" compare equal enough."""
+    """`word` without one common English suffix, so "takes", "taking" and "take" compare equal."""
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    # "take" and "tak(es)": a silent final e goes too.
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
 def ungrounded_sentence(description: str, evidence_words: set[str]) -> str | None:
