@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from athena_assets.cli.instance import materialize
+from athena_assets.api.instance import materialize
 from athena_assets.defs.models.assets import model_file_assets
 from athena_assets_tests.helpers import StackHandle
 from resources.models.manifest import models_for_profile

@@ -96,7 +96,7 @@ def embed_day(
     stack: StackHandle, resources: AthenaResources, rows: Iterable[Mapping[str, Any]], day: str, tmp: Path
 ) -> dg.ExecuteInProcessResult:
     """Store `rows` as a new file of `resources`' inbox, then materialise `day`'s events and embeddings."""
-    resources.inbox.store(write_jsonl(tmp / f"events-{day}-{uuid.uuid4().hex[:6]}.jsonl", rows))
+    resources.inbox.ingest(write_jsonl(tmp / f"events-{day}-{uuid.uuid4().hex[:6]}.jsonl", rows))
     return dg.materialize(
         [episodic_events, event_embeddings],
         resources=resources.as_dict(),

@@ -7,7 +7,7 @@
 A private stack is started in a temporary ATHENA_HOME on free ports, as the test fixture starts it, but
 with the embedding llama-server only: PostgreSQL + pgvector, a Dagster instance on it, the embedding
 model file materialised through Dagster (so `event_embeddings` finds its sha256). A deterministic
-history is written as JSONL, ingested with `memory_api.ingest`, and `memory_api.backfill` is timed
+history is written as JSONL, ingested with `api.ingest.ingest`, and `api.backfill.backfill` is timed
 (episodic events then embeddings, in as many Dagster runs as it needs), then timed again with nothing
 new to do (a re-run's cost). The first backfill is repeated `--rounds` times (the memory schema dropped
 before each, so each parses, loads and embeds everything), between runs of the raw loop of
@@ -44,14 +44,17 @@ from benchmark_history import BENCH_HISTORY_START
 from embedding_throughput import FILLER, PHRASES, TOPICS, make_events, raw_loop
 from psycopg import sql
 
-from athena_assets.cli.instance import materialize
-from athena_assets.cli.memory_api import backfill, ingest
-from athena_assets.cli.sample_history import generate_history, write_history
+from athena_assets.api.app import App
+from athena_assets.api.backfill import backfill
+from athena_assets.api.ingest import ingest
+from athena_assets.api.instance import materialize
+from athena_assets.api.sample_history import generate_history, write_history
 from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_file_assets
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.memory.event_files import Event
-from resources.memory.recall import RecallScope
-from resources.memory.schema import DEFAULT_SCHEMA, EmbeddingRow
+from resources.memory.recall_scope import RecallScope
+from resources.memory.records import EmbeddingRow
+from resources.memory.schema import DEFAULT_SCHEMA
 from resources.memory.store import MemoryStore
 from resources.models.manifest import ModelSpec, models_for_profile
 from resources.numeric import percentile
@@ -181,11 +184,11 @@ def run_breakdown(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]
 def timed_backfill(
     settings: Settings, instance: dg.DagsterInstance, events: int, days: int
 ) -> BackfillResult:
-    """`memory_api.backfill` of the whole history, timed end to end."""
+    """`api.backfill.backfill` of the whole history, timed end to end."""
     first = history_first_day(days)
     last = first + timedelta(days=days - 1)
     started = time.perf_counter()
-    runs = backfill(settings, first, last)
+    runs = backfill(App(settings), first, last)
     seconds = time.perf_counter() - started
     tokens = embedding_tokens(instance, {run.run_id for run in runs})
     launched = sum(not run.skipped for run in runs)
@@ -359,7 +362,7 @@ def backfill_rows(
     url = settings.embeddings_urls[0]
     source = home / "history.jsonl"
     texts = history_file(source, args.events, args.days)
-    reports = ingest(settings, [source])
+    reports = ingest(App(settings), [source])
     rejected = sum(len(report.parsed.rejected) for report in reports)
     print(f"{len(texts)} events over {args.days} days ingested ({rejected} rejected); server {url}")
     raw_loop(url, texts[:64], args.batch_size, args.threads)  # warm the server up

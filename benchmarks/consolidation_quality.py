@@ -33,17 +33,17 @@ from typing import Any
 
 from consolidation import SUBJECTS, private_stack
 
-from athena_assets.cli.sample_history import BUNDLED_FILE
-from athena_assets.defs.consolidation.config import ConsolidationConfig
-from athena_assets.defs.consolidation.consolidate import Clients, consolidate_day
+from athena_assets.api.sample_history import BUNDLED_FILE
 from athena_assets.defs.memory.embeddings import embed_events
+from athena_assets.knowledge.config import ConsolidationConfig
+from athena_assets.knowledge.consolidate_day import Clients, consolidate_day
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.memory.event_files import Event
-from resources.memory.pattern_schema import PatternRecord
+from resources.memory.pattern_records import PatternRecord
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
-from resources.metrics import MetricsCollector
 from resources.models.manifest import models_for_profile
 
 MODEL_SHA256 = "quality-benchmark"

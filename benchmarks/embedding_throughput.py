@@ -24,8 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
-from resources.metrics import MetricsCollector
 from resources.models.files import ModelFilesResource
 from resources.models.manifest import models_for_profile
 from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server

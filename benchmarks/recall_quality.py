@@ -34,11 +34,11 @@ import numpy as np
 from consolidation import private_stack
 
 from athena_assets.defs.memory.embeddings import embed_events
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.memory.event_files import Event
-from resources.memory.recall import RecallScope
+from resources.memory.recall_scope import RecallScope
 from resources.memory.store import MemoryStore
-from resources.metrics import MetricsCollector
 
 MODEL_SHA256 = "recall-benchmark"
 START = datetime(2026, 6, 1, tzinfo=UTC)

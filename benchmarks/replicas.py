@@ -19,8 +19,8 @@ from pathlib import Path
 
 from embedding_throughput import make_events, private_server, resource_run, timed
 
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
-from resources.metrics import MetricsCollector
 
 
 def setups(cores: int) -> dict[str, list[tuple[int, int]]]:

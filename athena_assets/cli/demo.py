@@ -7,11 +7,13 @@ consolidates the last days into patterns with their evidence and a compressed Cl
 
 from datetime import timedelta
 
-from athena_assets.cli import memory_api, patterns_api
-from athena_assets.cli.sample_history import BUNDLED_DAYS, BUNDLED_FILE, BUNDLED_START
-from athena_assets.cli.stack import materialize_models, stack_up
-from athena_assets.defs.resources import AthenaResources
-from resources.settings import Settings
+from athena_assets.api.app import App, Settings
+from athena_assets.api.backfill import backfill
+from athena_assets.api.ingest import ingest
+from athena_assets.api.patterns import patterns
+from athena_assets.api.recall import recall
+from athena_assets.api.sample_history import BUNDLED_DAYS, BUNDLED_FILE, BUNDLED_START
+from athena_assets.api.stack import materialize_models, stack_up
 
 # A week: the known-pattern shortcut makes a theme cost one model call, so a week takes about a minute.
 CONSOLIDATED_DAYS = 7
@@ -31,17 +33,18 @@ def _say(line: str = "") -> None:
 
 def run_demo(settings: Settings) -> int:
     """Run the demo end to end; returns the process exit code."""
+    app = App(settings)
     _say("== 1. model files, materialised through Dagster")
-    for name, path in materialize_models(settings).items():
+    for name, path in materialize_models(app).items():
         _say(f"   {name}: {path}")
     _say("== 2. the local stack")
-    started = stack_up(settings)
+    started = stack_up(app)
     for note in started.notes:
         _say(f"   note: {note}")
     for part in started.parts:
         _say(f"   {part.name:<20} {'up' if part.healthy else 'DOWN':<5} {part.address}  {part.detail}")
 
-    resources = AthenaResources.for_direct_use(settings)
+    resources = app.resources
     vector = resources.embeddings.embed("Dagster materialised the embedding model file.")
     _say(
         f"== 3. one embedding: {vector.dimension} dimensions, {vector.tokens} tokens, "
@@ -56,14 +59,14 @@ def run_demo(settings: Settings) -> int:
     )
 
     _say(f"== 4. ingest the sample history ({BUNDLED_FILE.name})")
-    for report in memory_api.ingest(settings, [BUNDLED_FILE]):
+    for report in ingest(app, [BUNDLED_FILE]):
         _say(
             f"   {len(report.parsed.events)} events on {len(report.parsed.days)} days, "
             f"{len(report.parsed.rejected)} rejected"
         )
     first, last = BUNDLED_START, BUNDLED_START + timedelta(days=BUNDLED_DAYS - 1)
     _say(f"== 5. backfill {first}..{last} through Dagster")
-    runs = memory_api.backfill(settings, first, last)
+    runs = backfill(app, first, last)
     for run in runs:
         if run.skipped:
             _say(f"   {run.first}..{run.last}: nothing new since the last demo, no run")
@@ -79,16 +82,16 @@ def run_demo(settings: Settings) -> int:
 
     for mode, query in RECALL_EXAMPLES:
         _say(f"== recall ({mode}): {query!r}")
-        for rank, hit in enumerate(memory_api.recall(query, k=3, mode=mode, settings=settings), start=1):
+        for rank, hit in enumerate(recall(app, query, k=3, mode=mode), start=1):
             _say(f"   {rank}. [{hit.score:.3f}] {hit.occurred_at:%Y-%m-%d} {hit.content[:110]}")
 
     # The small local model needs seconds per cluster: the demo consolidates the last days only.
     recent = last - timedelta(days=CONSOLIDATED_DAYS - 1)
     _say(f"== 6. consolidate {recent}..{last} into patterns, then compress the Claude prompts")
-    runs = memory_api.backfill(settings, recent, last, ("consolidated_patterns", "compressed_prompts"))
+    runs = backfill(app, recent, last, ("consolidated_patterns", "compressed_prompts"))
     if not all(run.success for run in runs):
         return 1
-    for pattern in patterns_api.list_patterns(settings, since=recent)[:SHOWN_PATTERNS]:
+    for pattern in patterns(app, since=recent)[:SHOWN_PATTERNS]:
         # Support counts the clusters (day, theme) that found the pattern, not its evidence events.
         times = "time" if pattern.support == 1 else "times"
         seen = f"found {pattern.support} {times}, {len(pattern.evidence)} events"

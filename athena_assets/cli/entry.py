@@ -10,8 +10,8 @@ whole recall: it gets a parser of its own and imports nothing else (`recall_comm
 import sys
 from datetime import datetime
 
+from athena_assets.api.app import Settings
 from athena_assets.cli.run import quiet_dagster, run_command
-from resources.settings import Settings
 
 
 def _explain_crashes(settings: Settings, since: datetime) -> None:

@@ -1,7 +1,6 @@
-"""The `athena` command: the local stack, model files and (as later issues land) the memory pipeline.
+"""The `athena` command: parses arguments, calls the application layer (`athena_assets/api/`), prints.
 
-Every command calls the same functions the assets and the tests call, and materialises through the
-Dagster instance the UI shows.
+Every command materialises through the Dagster instance the UI shows; none holds logic of its own.
 """
 
 from __future__ import annotations
@@ -14,18 +13,22 @@ from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 
-from athena_assets.cli import memory_api, patterns_api
+from athena_assets.api import backfill as backfill_api
+from athena_assets.api.app import App, Settings
+from athena_assets.api.ingest import ingest
+from athena_assets.api.metrics import format_stats, metrics, stats_frame
+from athena_assets.api.patterns import patterns, patterns_json
+from athena_assets.api.stack import (
+    PartStatus,
+    crashes_since,
+    materialize_models,
+    stack_down,
+    stack_status,
+    stack_up,
+)
 from athena_assets.cli.demo import run_demo
-from athena_assets.cli.instance import open_instance
 from athena_assets.cli.recall_command import add_recall_parser
 from athena_assets.cli.run import run_command
-from athena_assets.cli.stack import local_stack, materialize_models, stack_up
-from athena_assets.defs.observability import metrics as metrics_api
-from athena_assets.defs.resources import AthenaResources
-from athena_assets.seed.model_metrics import with_seed_names
-from resources.models.manifest import models_for_profile
-from resources.settings import Settings
-from resources.stack.local import PartStatus
 
 
 def _print_status(parts: list[PartStatus], as_json: bool) -> None:
@@ -43,24 +46,24 @@ def _print_status(parts: list[PartStatus], as_json: bool) -> None:
 
 
 def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
-    stack = local_stack(settings)
+    app = App(settings)
     if args.action == "up":
-        started = stack_up(settings)
+        started = stack_up(app)
         for note in started.notes:
             print(f"note: {note}", file=sys.stderr)
         _print_status(started.parts, args.json)
         return 0 if all(part.healthy for part in started.parts) else 1
     if args.action == "down":
-        stopped = stack.down()
+        stopped = stack_down(app)
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         return 0
-    parts = stack.status()
+    parts = stack_status(app)
     _print_status(parts, args.json)
     return 0 if all(part.healthy for part in parts) else 1
 
 
 def _cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    for name, path in materialize_models(settings).items():
+    for name, path in materialize_models(App(settings)).items():
         print(f"{name}: {path}")
     return 0
 
@@ -70,7 +73,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    reports = memory_api.ingest(settings, [Path(name) for name in args.files])
+    reports = ingest(App(settings), [Path(name) for name in args.files])
     for report in reports:
         parsed = report.parsed
         where = (
@@ -92,7 +95,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    def progress(run: memory_api.BackfillRun) -> None:
+    def progress(run: backfill_api.BackfillRun) -> None:
         if run.skipped:
             print(f"{run.first}..{run.last}: nothing new, no run (--force runs it anyway)", flush=True)
             return
@@ -100,7 +103,7 @@ def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         print(f"run {run.run_id}: {run.first}..{run.last} {state}", flush=True)
 
     assets = backfill_assets(args)
-    runs = memory_api.backfill(settings, args.start, args.end, assets, progress, force=args.force)
+    runs = backfill_api.backfill(App(settings), args.start, args.end, assets, progress, force=args.force)
     started = sum(not run.skipped for run in runs)
     print(f"{started} run(s) for {args.start}..{args.end}: {', '.join(assets)}")
     return 0 if all(run.success for run in runs) else 1
@@ -111,7 +114,7 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     from athena_assets.mcp.server import serve_http, serve_stdio
     from athena_assets.mcp.tools import MemoryTools
 
-    tools = MemoryTools(settings)
+    tools = MemoryTools(App(settings))
     if args.http:
         print(
             f"athena mcp: streamable HTTP on http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True
@@ -123,29 +126,24 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
-    with open_instance(settings) as instance:
-        stats = metrics_api.all_stats(instance, args.since)
-    redacted = AthenaResources.for_direct_use(settings).memory.redactions(args.since)
+    report = metrics(App(settings), args.since)
     if args.csv:
-        print(metrics_api.stats_frame(stats).to_csv(), end="")
+        print(stats_frame(report.stats).to_csv(), end="")
     elif args.json:
-        dimension = models_for_profile(settings.model_profile)["embedding"].embedding_dim
-        report = with_seed_names(stats, settings.embedding_dim or dimension) | {
-            "redactions": asdict(redacted)
-        }
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report.to_json(), indent=2))
     else:
-        print(metrics_api.format_stats(stats))
+        print(format_stats(report.stats))
+        redacted = report.redactions
         print(f"redactions: {redacted.placeholders} secrets replaced in {redacted.events} stored events")
     return 0
 
 
 def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
-    patterns = patterns_api.list_patterns(settings, since=args.since)
+    found = patterns(App(settings), since=args.since)
     if args.json:
-        print(json.dumps([pattern.to_json() for pattern in patterns], indent=2, ensure_ascii=False))
+        print(json.dumps(patterns_json(found), indent=2, ensure_ascii=False))
         return 0
-    for pattern in patterns:
+    for pattern in found:
         print(
             f"{pattern.pattern_id} [{pattern.kind}, {pattern.method}] support={pattern.support} "
             f"confidence={pattern.confidence:.2f} "
@@ -156,7 +154,7 @@ def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
             print(f"    {event.occurred_at:%Y-%m-%d %H:%M} {event.event_id}: {event.content[:120]}")
         if len(pattern.evidence) > args.show_evidence:
             print(f"    ... and {len(pattern.evidence) - args.show_evidence} more evidence events")
-    if not patterns:
+    if not found:
         print("no patterns yet; run `athena backfill --from ... --to ... --assets consolidated_patterns`")
     return 0
 
@@ -165,15 +163,15 @@ def backfill_assets(args: argparse.Namespace) -> tuple[str, ...]:
     """The assets `athena backfill` materialises: those named (each once, in order), else the events and
     their embeddings (the reasoning model runs only when asked for)."""
     named = [name for group in args.assets or () for name in group]
-    return tuple(dict.fromkeys(named)) or memory_api.DEFAULT_BACKFILL
+    return tuple(dict.fromkeys(named)) or backfill_api.DEFAULT_BACKFILL
 
 
 def _asset_names(value: str) -> list[str]:
     """`--assets a,b c` as a user types it: names separated by commas as well as spaces."""
     names = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in memory_api.BACKFILL_ASSETS]
+    unknown = [name for name in names if name not in backfill_api.BACKFILL_ASSETS]
     if unknown or not names:
-        choices = ", ".join(memory_api.BACKFILL_ASSETS)
+        choices = ", ".join(backfill_api.BACKFILL_ASSETS)
         raise argparse.ArgumentTypeError(
             f"unknown asset {', '.join(unknown) or repr(value)}; choose from {choices}"
         )
@@ -182,11 +180,7 @@ def _asset_names(value: str) -> list[str]:
 
 def explain_crashes(settings: Settings, since: datetime) -> None:
     """Say which part of the local stack a signal killed while this command ran, if one did."""
-    try:
-        crashes = local_stack(settings).crashes_since(since)
-    except (OSError, ValueError):
-        return
-    for crash in crashes:
+    for crash in crashes_since(App(settings), since):
         print(f"athena: {crash.message()}", file=sys.stderr)
 
 

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from resources.settings import Settings, application_database_url, redacted_url
+from athena_assets.api.app import Settings
+from athena_assets.api.errors import database_down, database_unreachable
 
 
 def quiet_dagster() -> None:
@@ -24,28 +25,6 @@ def quiet_dagster() -> None:
     import dagster as dg  # here, not at the top: `athena recall` must not pay for it
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-
-
-def database_down(settings: Settings, err: BaseException) -> str:
-    """One line for a database that does not answer: which one, why, and what to do."""
-    reason = str(err).strip().splitlines()[0].rsplit(": ", 1)[-1] if str(err).strip() else type(err).__name__
-    where = redacted_url(application_database_url(settings))
-    fix = "check ATHENA_DATABASE_URL" if settings.database_url else "start it with `athena stack up`"
-    return f"the database at {where} does not answer ({reason}); {fix}"
-
-
-def database_unreachable(err: BaseException) -> bool:
-    """Whether `err`, or an error it was raised from, is a database that stopped answering: psycopg's,
-    or psycopg2's under SQLAlchemy (Dagster's run and event storage), matched by name so that neither
-    is imported here."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if type(current).__name__ == "OperationalError":
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def run_command(

@@ -3,7 +3,7 @@
 stdio for an assistant on this machine; `--http` for the streamable HTTP transport at `/mcp`, bound to
 127.0.0.1 unless another address is asked for, and then only with a bearer token (`ATHENA_MCP_TOKEN`).
 The HTTP server also answers the seed system's JSON tools (`POST /tools/remember/execute`,
-`POST /tools/recall/execute`, see `legacy.py`) behind the same token.
+`POST /tools/recall/execute`, see `seed_http_tools.py`) behind the same token.
 
 The tools are thin: validation and work live in `tools.py`; blocking work runs in a worker thread so
 one slow call does not hold the others up.
@@ -24,8 +24,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from athena_assets.mcp.legacy import legacy_routes
-from athena_assets.mcp.tools import MAX_K, MemoryTools
+from athena_assets.api.recall import DEFAULT_MODE, MAX_K, MODES, RECALL_MODES
+from athena_assets.mcp.seed_http_tools import seed_routes
+from athena_assets.mcp.tools import MemoryTools
 
 INSTRUCTIONS = (
     "Long-term memory of this assistant. Call `remember` when the user states a preference, a decision, "
@@ -42,6 +43,10 @@ EventType = Annotated[
 Where = Annotated[
     dict[str, str | int | float | bool] | None,
     Field(description='Metadata the events must contain, e.g. {"repo": "athena"}.'),
+]
+Mode = Annotated[
+    Literal[MODES],  # type: ignore[valid-type]  # the modes table, not a literal list: one place to add one
+    Field(description="; ".join(f"{mode.name}: {mode.description}" for mode in RECALL_MODES)),
 ]
 T = TypeVar("T")
 
@@ -80,10 +85,7 @@ def build_server(tools: MemoryTools) -> MCPServer:
     async def recall(
         query: Annotated[str, Field(description="What to look for: a question or keywords.")],
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many events to return.")] = 5,
-        mode: Annotated[
-            Literal["hybrid", "vector", "text"],
-            Field(description="hybrid (meaning and words, the default), vector (meaning), text (words)."),
-        ] = "hybrid",
+        mode: Mode = DEFAULT_MODE,
         source: Source = None,
         session_id: Session = None,
         event_type: EventType = None,
@@ -172,7 +174,7 @@ class BearerToken:
 def http_app(tools: MemoryTools, token: str | None, host: str) -> ASGIApp:
     """The streamable HTTP app (`/mcp`) plus the seed's JSON tools, behind the token when one is set."""
     server = build_server(tools)
-    for path, handler in legacy_routes(tools):
+    for path, handler in seed_routes(tools):
         server.custom_route(path, methods=["POST"])(handler)
     app: ASGIApp = server.streamable_http_app(host=host, stateless_http=True, json_response=True)
     return BearerToken(app, token) if token else app

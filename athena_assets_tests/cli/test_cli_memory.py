@@ -12,8 +12,9 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from athena_assets.cli import memory_api
-from athena_assets.cli.instance import PID_TAG
+from athena_assets.api.app import App
+from athena_assets.api.instance import PID_TAG
+from athena_assets.api.recall import recall
 from athena_assets_tests.helpers import StackHandle, run_athena, write_jsonl
 from resources.stack.llama_server import free_port
 
@@ -156,7 +157,7 @@ def test_recall_from_the_shell_loads_no_dagster_and_finds_what_the_full_path_fin
     )
     assert json.loads(quick.stderr.strip().splitlines()[-1]) == {"code": 0, "dagster": False}, quick.stderr
     # The full path (the Dagster instance, the resources) answers the same.
-    full = memory_api.recall(query, k=3, settings=stack.settings)
+    full = recall(App(stack.settings), query, k=3)
     assert [hit["event_id"] for hit in json.loads(quick.stdout)] == [hit.event_id for hit in full]
     assert full, "the session's history has events to find"
 

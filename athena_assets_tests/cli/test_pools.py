@@ -19,7 +19,7 @@ import dagster as dg
 import psycopg
 from dagster._core.storage.event_log.base import EventLogStorage
 
-from athena_assets.cli.instance import HOST_TAG, PID_TAG, fail_abandoned_runs
+from athena_assets.api.instance import HOST_TAG, PID_TAG, fail_abandoned_runs
 from athena_assets.defs.pools import EMBEDDING_POOL, REASONING_POOL
 from athena_assets_tests.helpers import StackHandle, run_athena, write_jsonl
 

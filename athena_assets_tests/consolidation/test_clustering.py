@@ -7,25 +7,19 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from athena_assets.defs.consolidation import prompt
-from athena_assets.defs.consolidation.clustering import (
+from athena_assets.defs.consolidation.metadata import day_observation, range_metadata
+from athena_assets.knowledge import cluster_prompt
+from athena_assets.knowledge.ask_model import request_sha256
+from athena_assets.knowledge.clustering import (
     cluster_events,
     cluster_key,
     evidence_centroid,
     map_answer,
     neighbours,
 )
-from athena_assets.defs.consolidation.prompting import request_sha256
-from athena_assets.defs.consolidation.report import (
-    EMPTY_SUMMARY,
-    ClusterOutcome,
-    DayReport,
-    ReasoningSummary,
-    day_observation,
-    range_metadata,
-)
+from athena_assets.knowledge.day_report import EMPTY_SUMMARY, ClusterOutcome, DayReport, ReasoningSummary
 from resources.llamacpp.json_schema import schema_errors
-from resources.memory.pattern_schema import DayWrite
+from resources.memory.pattern_records import DayWrite
 from resources.numeric import percentile, within_budget
 
 DIM = 32
@@ -133,8 +127,8 @@ def test_answer_mapping_drops_unknown_labels_and_discards_patterns_without_evide
 
 
 def test_answer_schema_allows_only_shown_labels_and_bounded_answers() -> None:
-    labels = [prompt.event_label(i) for i in range(3)]
-    schema = prompt.answer_schema(labels, max_patterns=2, title_chars=20, description_chars=40)
+    labels = [cluster_prompt.event_label(i) for i in range(3)]
+    schema = cluster_prompt.answer_schema(labels, max_patterns=2, title_chars=20, description_chars=40)
     good = {"patterns": [{"title": "Deploys", "kind": "problem-solution", "description": "Fails on locks.",
                           "confidence": "medium", "evidence": ["E1", "E3"]}]}  # fmt: skip
     assert schema_errors(good, schema) == []
@@ -143,16 +137,16 @@ def test_answer_schema_allows_only_shown_labels_and_bounded_answers() -> None:
     assert any("'E4' is not one of" in error for error in errors)
     assert any("'poem' is not one of" in error for error in errors)
     assert any("at most 2 allowed" in error for error in errors)
-    loose = prompt.answer_schema(labels, 1, constrain_evidence=False)
+    loose = cluster_prompt.answer_schema(labels, 1, constrain_evidence=False)
     assert schema_errors({"patterns": [{**good["patterns"][0], "evidence": ["E4"]}]}, loose) == []
 
 
 def test_prompt_shows_labels_not_ids_and_cuts_long_events() -> None:
-    line = prompt.event_line("E2", "a  very\nlong event " + "x" * 100, max_chars=30)
+    line = cluster_prompt.event_line("E2", "a  very\nlong event " + "x" * 100, max_chars=30)
     assert line.startswith("E2: a very long event") and line.endswith("…") and len(line) == 34
-    text = prompt.build_prompt(["E1: one", line], max_patterns=2)
+    text = cluster_prompt.build_prompt(["E1: one", line], max_patterns=2)
     assert "E1: one" in text and "at most 2" in text
-    assert prompt.PROMPT_VERSION and set(prompt.CONFIDENCE_LEVELS.values()) <= {0.3, 0.6, 0.9}
+    assert cluster_prompt.PROMPT_VERSION and set(cluster_prompt.CONFIDENCE_LEVELS.values()) <= {0.3, 0.6, 0.9}
 
 
 def test_percentile_is_nearest_rank() -> None:

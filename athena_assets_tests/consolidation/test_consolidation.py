@@ -15,22 +15,23 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from athena_assets.cli import memory_api, patterns_api
-from athena_assets.defs.consolidation import prompt
+from athena_assets.api import backfill as backfill_api
+from athena_assets.api.app import App
+from athena_assets.api.metrics import all_stats
+from athena_assets.api.patterns import patterns
 from athena_assets.defs.consolidation.assets import (
     EVIDENCE_CHECK,
     FAILED_CLUSTERS_CHECK,
     consolidated_patterns,
 )
-from athena_assets.defs.consolidation.clustering import evidence_centroid
-from athena_assets.defs.consolidation.prompt import KINDS
-from athena_assets.defs.consolidation.prompting import TEMPLATE_MARGIN_TOKENS
-from athena_assets.defs.models.assets import model_sha256
-from athena_assets.defs.observability.metrics import all_stats
 from athena_assets.defs.resources import AthenaResources
+from athena_assets.knowledge import cluster_prompt
+from athena_assets.knowledge.ask_model import TEMPLATE_MARGIN_TOKENS
+from athena_assets.knowledge.cluster_prompt import KINDS
+from athena_assets.knowledge.clustering import evidence_centroid
 from athena_assets_tests.helpers import StackHandle, embed_day
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
-from resources.memory.pattern_schema import NewObservation
+from resources.memory.pattern_records import NewObservation
 from resources.memory.pattern_store import PatternStore
 from resources.stack.llama_server import free_port
 
@@ -278,7 +279,7 @@ def test_an_answer_cut_off_is_retried_once_then_replaced_by_an_extractive_patter
 def test_a_cluster_larger_than_the_prompt_budget_is_trimmed_and_reported(stack, pipeline, tmp_path) -> None:
     _load(stack, pipeline, tmp_path, DAY_ONE, _events(DAY_ONE, "pg", "d1", count=6))
     # The frame (the worked examples) plus about 50 tokens: room for two of the six events (about 21 each).
-    frame = pipeline.reasoning.count_tokens(prompt.build_completion([])) + TEMPLATE_MARGIN_TOKENS
+    frame = pipeline.reasoning.count_tokens(cluster_prompt.build_completion([])) + TEMPLATE_MARGIN_TOKENS
     result = _consolidate(stack, pipeline, DAY_ONE, max_prompt_tokens=frame + 50)
     meta = _metadata(result)
     assert (meta["clusters"], meta["clusters_trimmed"]) == (1, 1)
@@ -315,7 +316,7 @@ def test_the_reasoning_server_down_fails_the_run_naming_it_and_changes_nothing(
 
 @pytest.mark.timeout(120)
 def test_list_patterns_reads_the_configured_store(stack) -> None:
-    assert isinstance(patterns_api.list_patterns(stack.settings, since=DAY_ONE), list)
+    assert isinstance(patterns(App(stack.settings), since=DAY_ONE), list)
 
 
 @pytest.mark.timeout(300)
@@ -326,7 +327,10 @@ def test_a_range_run_consolidates_every_day_and_observes_each_partition(stack, p
         [consolidated_patterns],
         resources=pipeline.as_dict(),
         instance=stack.instance,
-        tags={memory_api.RANGE_START_TAG: DAY_ONE.isoformat(), memory_api.RANGE_END_TAG: DAY_TWO.isoformat()},
+        tags={
+            backfill_api.RANGE_START_TAG: DAY_ONE.isoformat(),
+            backfill_api.RANGE_END_TAG: DAY_TWO.isoformat(),
+        },
         run_config={"ops": {"consolidated_patterns": {"config": FAST}}},
     )
     assert sorted(e.materialization.partition for e in result.get_asset_materialization_events()) == [
@@ -380,7 +384,7 @@ def test_the_store_merges_on_text_and_evidence_and_replacing_days_is_idempotent(
     store = PatternStore.beside(pipeline.memory)
     store.ensure_schema()
     model = "test-model"
-    vectors = store.event_vectors(DAY_ONE, DAY_TWO, model_sha256(stack.instance, "embedding"))
+    vectors = store.event_vectors(DAY_ONE, DAY_TWO, App(stack.settings).model_sha256("embedding"))
     by_theme = {
         (day, theme): [v for v in vectors if v.day == day and f"-{theme}-" in v.id]
         for day in (DAY_ONE, DAY_TWO)

@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from athena_assets.defs.consolidation import prompt
-from athena_assets.defs.consolidation.clustering import Cluster, PatternDraft, cluster_events, cluster_key
-from athena_assets.defs.consolidation.config import ConsolidationConfig
-from athena_assets.defs.consolidation.consolidate import consolidate_cluster, pattern_text
-from athena_assets.defs.consolidation.gate import rejection, ungrounded_sentence
-from athena_assets.defs.consolidation.prompting import Prompting
+from athena_assets.knowledge import cluster_prompt
+from athena_assets.knowledge.ask_model import Prompting
+from athena_assets.knowledge.clustering import Cluster, PatternDraft, cluster_events, cluster_key
+from athena_assets.knowledge.config import ConsolidationConfig
+from athena_assets.knowledge.consolidate_day import consolidate_cluster, pattern_text
+from athena_assets.knowledge.gate import rejection, ungrounded_sentence
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.standins import HashingEmbedder, ScriptedReasoner
-from resources.memory.pattern_schema import KnownPattern
+from resources.memory.pattern_records import KnownPattern
 
 EVENTS = {
     "a1": "pytest fixture timed out waiting for the postgres socket in CI",
@@ -176,7 +176,7 @@ def test_a_base_model_is_asked_by_worked_examples_for_one_pattern_and_copies_are
         _cluster(), EVENTS, _prompting(reasoner, max_patterns_per_cluster=3)
     )
     [text] = reasoner.prompts
-    assert text.startswith(prompt.FEW_SHOT) and text.endswith(f"E3: {EVENTS['a3']}\nPattern: ")
+    assert text.startswith(cluster_prompt.FEW_SHOT) and text.endswith(f"E3: {EVENTS['a3']}\nPattern: ")
     # One pattern under the grammar, not a list the base model would fill with copies.
     assert set(schemas[0]["properties"]) == {"title", "kind", "description", "confidence", "evidence"}
     assert schemas[0]["properties"]["evidence"]["items"]["enum"] == ["E1", "E2", "E3"]

@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 
 from athena_assets.definitions import build_defs
-from athena_assets.defs.consolidation.prompt import PROMPT_VERSION
 from athena_assets.defs.consolidation.schedules import build_nightly_schedule, previous_day_key
 from athena_assets.defs.partitions import HISTORY_START, daily_partitions
+from athena_assets.knowledge.cluster_prompt import PROMPT_VERSION
 from resources.settings import Settings, SettingsError
 
 

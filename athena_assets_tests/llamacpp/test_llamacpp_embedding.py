@@ -12,10 +12,10 @@ import pytest
 
 from athena_assets.defs.observability.observations import stats_observation
 from athena_assets_tests.helpers import StackHandle
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.embedding_tokens import split_tokens
 from resources.llamacpp.http import LlamaCppConfigError, LlamaCppInputError
-from resources.metrics import MetricsCollector
 
 WORDS = [
     *("memory", "agent", "user", "prefers", "concise", "answers", "dark", "mode", "deploy", "failed"),

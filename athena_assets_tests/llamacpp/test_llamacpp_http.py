@@ -16,10 +16,10 @@ import pytest
 from dagster._serdes import serialize_value
 
 from athena_assets_tests.helpers import StackHandle, write_jsonl
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppAuthError, LlamaCppUnavailableError
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
-from resources.metrics import MetricsCollector
 from resources.settings import PASSFILE_NAME
 from resources.stack.llama_server import LlamaServerConfig, free_port, start_llama_server, stop_llama_server
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from athena_assets_tests.helpers import StackHandle
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.json_schema import schema_errors
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
-from resources.metrics import MetricsCollector
 
 TICKET_SCHEMA = {
     "type": "object",

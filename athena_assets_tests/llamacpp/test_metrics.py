@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from athena_assets.defs.observability.observations import stats_observation
-from resources.metrics import MetricsCollector
+from resources.call_metrics import MetricsCollector
 
 
 def test_embedding_statistics_of_a_known_sequence_are_exact():

@@ -31,7 +31,7 @@ def _tick(inbox: InboxResource, cursor: str | None) -> dg.SensorResult:
 
 def test_new_files_request_exactly_their_days_and_the_cursor_moves_on(tmp_path: Path) -> None:
     inbox = InboxResource(inbox_dir=str(tmp_path / "inbox"), history_start="2026-01-01")
-    inbox.store(_file(tmp_path / "a.jsonl", ["2026-11-02", "2026-11-02", "2026-11-05"]))
+    inbox.ingest(_file(tmp_path / "a.jsonl", ["2026-11-02", "2026-11-02", "2026-11-05"]))
 
     first = _tick(inbox, None)
     assert sorted(request.partition_key for request in first.run_requests or []) == [
@@ -44,14 +44,15 @@ def test_new_files_request_exactly_their_days_and_the_cursor_moves_on(tmp_path: 
     assert not idle.run_requests
     assert idle.skip_reason is not None
 
-    inbox.store(_file(tmp_path / "b.jsonl", ["2026-11-07"]))
+    inbox.ingest(_file(tmp_path / "b.jsonl", ["2026-11-07"]))
     second = _tick(inbox, first.cursor)
     assert [request.partition_key for request in second.run_requests or []] == ["2026-11-07"]
 
 
 def test_the_same_content_arriving_twice_has_the_same_run_keys(tmp_path: Path) -> None:
     inbox = InboxResource(inbox_dir=str(tmp_path / "inbox"), history_start="2026-01-01")
-    stored, _ = inbox.store(_file(tmp_path / "a.jsonl", ["2026-11-02"]))
+    stored = inbox.ingest(_file(tmp_path / "a.jsonl", ["2026-11-02"])).stored_as
+    assert stored is not None
     first = _tick(inbox, None)
     # The same bytes dropped in again under another name (e.g. copied by hand) after the cursor.
     copy = stored.with_name(stored.name.replace("-a.", "-again."))
@@ -64,6 +65,8 @@ def test_the_same_content_arriving_twice_has_the_same_run_keys(tmp_path: Path) -
 
 def test_events_outside_the_partitions_request_nothing(tmp_path: Path) -> None:
     inbox = InboxResource(inbox_dir=str(tmp_path / "inbox"), history_start="2026-06-01")
-    inbox.store(_file(tmp_path / "old.jsonl", ["2025-01-01"]))
+    # `ingest` keeps no file without a valid event; one put in the inbox by other means is still read.
+    assert inbox.ingest(_file(tmp_path / "old.jsonl", ["2025-01-01"])).stored_as is None
+    shutil.copyfile(tmp_path / "old.jsonl", inbox.directory() / "old.jsonl")
     result = _tick(inbox, None)
     assert not result.run_requests

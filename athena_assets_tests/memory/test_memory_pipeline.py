@@ -11,7 +11,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from athena_assets.cli import memory_api
+from athena_assets.api import backfill as backfill_api
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
 from athena_assets.defs.partitions import EVENTS_PER_RUN
@@ -78,7 +78,7 @@ def test_a_partition_loads_embeds_and_rerunning_changes_nothing(
     ]
     rows.append(_event("other-day", DAY_TWO, "this belongs to the next partition"))
     source = write_jsonl(tmp_path / "history.jsonl", rows, ('{"content": "no timestamp"}', "not json"))
-    inbox.store(source)
+    inbox.ingest(source)
 
     first = _run(stack, resources, DAY_ONE.isoformat())
     events_meta, embeddings_meta = _metadata(first, "episodic_events"), _metadata(first, "event_embeddings")
@@ -110,11 +110,11 @@ def test_changed_content_is_updated_and_embedded_again(stack: StackHandle, pipel
     resources = pipeline
     inbox = resources.inbox
     rows = [_event(f"c{i}", DAY_ONE, f"decided to pin ruff to version 0.{i}", i) for i in range(3)]
-    inbox.store(write_jsonl(tmp_path / "v1.jsonl", rows))
+    inbox.ingest(write_jsonl(tmp_path / "v1.jsonl", rows))
     _run(stack, resources, DAY_ONE.isoformat())
 
     rows[1] = {**rows[1], "content": "decided to drop the ruff pin after all"}
-    inbox.store(write_jsonl(tmp_path / "v2.jsonl", rows))
+    inbox.ingest(write_jsonl(tmp_path / "v2.jsonl", rows))
     result = _run(stack, resources, DAY_ONE.isoformat())
     assert _metadata(result, "episodic_events")["updated"] == 1
     assert _metadata(result, "event_embeddings")["embedded"] == 1
@@ -127,7 +127,7 @@ def test_bad_lines_on_the_partition_day_warn_but_valid_events_are_kept(
     inbox = resources.inbox
     good = _event("kept", DAY_ONE, "the valid line next to a bad one")
     bad = {**_event("empty", DAY_ONE, "x"), "content": ""}
-    inbox.store(write_jsonl(tmp_path / "mixed.jsonl", [good, bad]))
+    inbox.ingest(write_jsonl(tmp_path / "mixed.jsonl", [good, bad]))
     result = _run(stack, resources, DAY_ONE.isoformat())
     [dead] = [c for c in result.get_asset_check_evaluations() if c.check_name == "no_dead_letters"]
     assert dead.passed is False
@@ -148,12 +148,12 @@ def test_a_range_backfills_in_one_run_and_recall_finds_the_event(
         "pytest fixture for PostgreSQL timed out after 30 seconds on the CI machine",
     ]
     rows = [_event(f"r{i}", date(2026, 11, 5 + i), text) for i, text in enumerate(contents)]
-    inbox.store(write_jsonl(tmp_path / "range.jsonl", rows))
+    inbox.ingest(write_jsonl(tmp_path / "range.jsonl", rows))
     result = dg.materialize(
         [episodic_events, event_embeddings],
         resources=resources.as_dict(),
         instance=stack.instance,
-        tags={memory_api.RANGE_START_TAG: "2026-11-05", memory_api.RANGE_END_TAG: "2026-11-08"},
+        tags={backfill_api.RANGE_START_TAG: "2026-11-05", backfill_api.RANGE_END_TAG: "2026-11-08"},
     )
     assert result.success
     assert sorted(m.partition for m in _materializations(result, "event_embeddings")) == [
@@ -178,16 +178,16 @@ def test_a_range_backfills_in_one_run_and_recall_finds_the_event(
 
 def test_backfill_runs_are_sized_by_events_not_days() -> None:
     first, last = date(2020, 1, 1), date(2026, 11, 24)
-    assert memory_api.day_ranges(first, last, events=3_500) == [(first, last)]  # years, few events
-    ranges = memory_api.day_ranges(first, last, events=2 * EVENTS_PER_RUN + 1)
+    assert backfill_api.day_ranges(first, last, events=3_500) == [(first, last)]  # years, few events
+    ranges = backfill_api.day_ranges(first, last, events=2 * EVENTS_PER_RUN + 1)
     assert len(ranges) == 3
     assert ranges[0][0] == first and ranges[-1][1] == last
     for (_, end), (start, _) in itertools.pairwise(ranges):
         assert (start - end).days == 1
     # Never more runs than days.
-    assert len(memory_api.day_ranges(first, first, events=10 * EVENTS_PER_RUN)) == 1
+    assert len(backfill_api.day_ranges(first, first, events=10 * EVENTS_PER_RUN)) == 1
     with pytest.raises(ValueError, match="before --from"):
-        memory_api.day_ranges(date(2026, 2, 1), date(2026, 1, 1))
+        backfill_api.day_ranges(date(2026, 2, 1), date(2026, 1, 1))
 
 
 class _ServerDiesBeforeEmbedding(MemoryStore):
@@ -208,7 +208,7 @@ def test_the_embedding_server_going_away_fails_the_run_naming_it_and_a_rerun_com
     inbox = resources.inbox
     memory = resources.memory
     rows = [_event(f"g{i}", DAY_ONE, f"event number {i} about retries", i % 24) for i in range(40)]
-    inbox.store(write_jsonl(tmp_path / "gone.jsonl", rows))
+    inbox.ingest(write_jsonl(tmp_path / "gone.jsonl", rows))
     config = stack.private_embedding_server(PRIVATE_SERVER)
     url, run_dir = config.url, tmp_path / "run"
     resources = replace(

@@ -17,8 +17,10 @@ import psycopg
 import pytest
 
 from resources.memory.event_files import Event, RejectedLine, parse_event_file
-from resources.memory.recall import RecallQuery, RecallScope, recall_statement, scope_of
-from resources.memory.schema import EmbeddingRow, vector_index_name
+from resources.memory.recall import RecallQuery, recall_statement
+from resources.memory.recall_scope import RecallScope, scope_of
+from resources.memory.records import EmbeddingRow
+from resources.memory.schema import vector_index_name
 from resources.memory.store import MemoryStore
 from resources.stack.llama_server import free_port
 from resources.stack.postgres import start_postgres, stop_postgres

@@ -127,7 +127,7 @@ def test_a_file_the_inbox_wrote_redacted_is_not_redacted_again_until_it_changes(
     source.write_text(
         "\n".join(_event_line(n, f"deploy key AKIAIOSFODNN7EXAMPLE{n}") for n in range(3)) + "\n"
     )
-    stored, _ = inbox.store(source)
+    stored = inbox.ingest(source).stored_as
     assert _CountingRedactor.lines == 3 and "AKIA" not in stored.read_text()
 
     parsed = inbox.parse(stored)

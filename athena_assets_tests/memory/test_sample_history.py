@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from athena_assets.cli.sample_history import (
+from athena_assets.api.sample_history import (
     BUNDLED_DAYS,
     BUNDLED_FILE,
     BUNDLED_SEED,

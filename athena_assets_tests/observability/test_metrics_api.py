@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from athena_assets.defs.observability.metrics import (
+from athena_assets.api.metrics import (
     all_stats,
     combine,
     format_stats,
@@ -26,7 +26,7 @@ from athena_assets.defs.observability.metrics import (
 )
 from athena_assets.defs.observability.observations import stats_observation
 from athena_assets_tests.helpers import StackHandle, embed_day, run_athena
-from resources.metrics import (
+from resources.call_metrics import (
     CALL_KINDS,
     MAX_LATENCY_SAMPLES,
     CallKind,
@@ -220,7 +220,7 @@ def test_athena_metrics_json_equals_the_statistics_of_the_raw_events(
         assert reported["embedding"]["total_calls"] > 0
         for kind in CALL_KINDS:
             # Stored figures have three decimals: a sum of rounded samples and a rounded sum may differ
-            # in the last one. The seed's names come on top (athena_assets/seed/model_metrics.py).
+            # in the last one. The seed's names come on top (athena_assets/api/seed_names.py).
             ours = {name: value for name, value in reported[kind].items() if name in expected[kind]}
             assert ours == pytest.approx(expected[kind], rel=1e-9, abs=1e-3), kind
         embedding = reported["embedding"]

@@ -43,7 +43,7 @@ def pipeline(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> At
         for theme, text in THEMES.items()
         for i in range(4)
     ]
-    resources.inbox.store(write_jsonl(tmp / "events.jsonl", rows))
+    resources.inbox.ingest(write_jsonl(tmp / "events.jsonl", rows))
     result = dg.materialize(
         [episodic_events, event_embeddings, consolidated_patterns],
         resources=resources.as_dict(),

@@ -30,12 +30,12 @@ from transformers import (
     XLMRobertaTokenizer,
 )
 
+from resources.call_metrics import MetricsCollector
 from resources.compression.compressor import PromptCompressorResource
-from resources.compression.extractive import ResourceEmbedder, extract, lexical_scores, select
+from resources.compression.sentence_selection import ResourceEmbedder, extract, lexical_scores, select
 from resources.compression.text_units import TextUnit, join_units, split_units
 from resources.compression.token_counting import count_tokens
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
-from resources.metrics import MetricsCollector
 from resources.settings import Settings
 
 _VOCABULARY = (

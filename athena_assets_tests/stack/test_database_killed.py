@@ -16,7 +16,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from athena_assets.cli.instance import PID_TAG
+from athena_assets.api.instance import PID_TAG
 from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.models.manifest import models_for_profile
 from resources.settings import Settings

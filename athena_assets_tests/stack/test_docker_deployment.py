@@ -32,7 +32,7 @@ import yaml
 from dagster._core.instance.methods import event_methods
 from psycopg import sql
 
-from athena_assets.cli.instance import EVENT_BATCH_ENV, EVENT_BATCH_SIZE
+from athena_assets.api.instance import EVENT_BATCH_ENV, EVENT_BATCH_SIZE
 from athena_assets_tests.helpers import REPO, StackHandle
 from resources.models.manifest import load_manifest, models_for_profile
 from resources.settings import Settings

@@ -12,9 +12,10 @@ import psutil
 import psycopg
 import pytest
 
-from athena_assets.cli.instance import open_instance
-from athena_assets.cli.stack import stack_up
-from athena_assets.defs.models.assets import model_sha256
+from athena_assets.api.app import App
+from athena_assets.api.instance import open_instance
+from athena_assets.api.stack import stack_up
+from athena_assets.defs.models.assets import MODEL_FILE_KEYS
 from athena_assets_tests.helpers import StackHandle, run_athena
 from resources.settings import Settings
 from resources.stack.child_env import PASSED_VARIABLES
@@ -155,11 +156,14 @@ def test_stack_up_in_a_new_home_records_the_model_files_the_servers_run(
     environ = private_stack_environment(tmp_path / "home", models_dir=stack.settings.models_dir)
     settings = Settings.from_env(environ)
     try:
-        started = stack_up(settings)
+        started = stack_up(App(settings))
         assert all(part.healthy for part in started.parts), started.parts
         with open_instance(settings) as instance:
             for role in ("embedding", "reasoning"):
-                assert model_sha256(instance, role) == stack.stack.models[role].sha256  # type: ignore[index]
+                event = instance.get_latest_materialization_event(MODEL_FILE_KEYS[role])
+                assert event is not None and event.asset_materialization is not None
+                recorded = event.asset_materialization.metadata["sha256"].value
+                assert recorded == stack.stack.models[role].sha256  # type: ignore[index]
     finally:
         LocalStack(settings, stack.stack.models).down()
 

@@ -7,7 +7,7 @@ Methods, in order of preference (the one used is in every `CompressionResult.met
   not steer it. The model is loaded only from a local directory or the local Hugging Face cache.
 - "extractive": when LLMLingua-2 cannot run (llmlingua or the model missing, or it failed on this
   prompt), whole sentences are kept by similarity to the instruction and question, within the same
-  token budget (`resources.compression.extractive`). `fallback_reason` says why, for an asset check.
+  token budget (`resources.compression.sentence_selection`). `fallback_reason` says why, for an asset check.
 - "passthrough": `enabled=False` (ENABLE_COMPRESSION=false) or an empty context; the text is unchanged
   and still counted.
 
@@ -31,12 +31,12 @@ from typing import Literal, Self
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from resources.compression.extractive import ResourceEmbedder, extract
+from resources.call_metrics import MetricsCollector, model_metrics
 from resources.compression.llmlingua import LLMLingua2, ModelUnavailable, load_llmlingua2
+from resources.compression.sentence_selection import ResourceEmbedder, extract
 from resources.compression.text_units import TextUnit, split_units
 from resources.compression.token_counting import count_tokens, dollars
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
-from resources.metrics import MetricsCollector, model_metrics
 from resources.settings import (
     DEFAULT_CLAUDE_INPUT_USD_PER_MTOK,
     DEFAULT_COMPRESSION_MODEL,

@@ -14,8 +14,8 @@ from typing import Any, Self
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from resources.call_metrics import MetricsCollector, model_metrics
 from resources.llamacpp.http import LlamaCppHttp, LlamaCppResponseError, RetryPolicy, token_ids
-from resources.metrics import MetricsCollector, model_metrics
 
 
 class LlamaCppResourceBase(dg.ConfigurableResource):

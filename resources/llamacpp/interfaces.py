@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, Self
 
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import EmbeddingResult
 from resources.llamacpp.reasoning import ReasoningResult
-from resources.metrics import MetricsCollector
 
 
 class Embedder(Protocol):

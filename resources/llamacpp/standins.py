@@ -16,10 +16,10 @@ from typing import Any, Self
 
 import numpy as np
 
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import EmbeddingResult
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.reasoning import ReasoningResult
-from resources.metrics import MetricsCollector
 from resources.numeric import unit_rows
 
 _WORD = re.compile(r"[a-z0-9]+")

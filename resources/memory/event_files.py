@@ -261,7 +261,21 @@ def parse_event_file(
     latest_day: date | None = None,
     redactor: Redactor | None = None,
 ) -> ParsedFile:
-    """Parse the JSON Lines file at `path`; unusable lines are returned as `rejected`, never raised.
+    """Parse the JSON Lines file at `path` (see `parse_event_bytes`)."""
+    return parse_event_bytes(path.read_bytes(), path, history_start, max_content_bytes, latest_day, redactor)
+
+
+def parse_event_bytes(
+    data: bytes,
+    path: Path,
+    history_start: date,
+    max_content_bytes: int = 1_000_000,
+    latest_day: date | None = None,
+    redactor: Redactor | None = None,
+    sha256: str | None = None,
+) -> ParsedFile:
+    """Parse `data`, the JSON Lines of the file at `path`; unusable lines are returned as `rejected`,
+    never raised. `sha256` names the file's original bytes when `data` is already redacted.
 
     Events must fall on UTC days from `history_start` to `latest_day` (when given: the last partition
     that exists, e.g. today), and their content must fit in `max_content_bytes` of UTF-8.
@@ -272,7 +286,6 @@ def parse_event_file(
     secrets are replaced before it is parsed, so neither an event nor a rejected line's excerpt keeps one.
     """
     limits = _Limits(history_start, max_content_bytes, latest_day)
-    data = path.read_bytes()
     file = str(path)
     events: list[Event] = []
     rejected: list[RejectedLine] = []
@@ -309,4 +322,4 @@ def parse_event_file(
                     event.day,
                 )
             )
-    return ParsedFile(path, hashlib.sha256(data).hexdigest(), events, rejected, redactions)
+    return ParsedFile(path, sha256 or hashlib.sha256(data).hexdigest(), events, rejected, redactions)

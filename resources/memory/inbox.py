@@ -24,7 +24,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from resources.memory.event_files import Event, ParsedFile, parse_event_file
+from resources.memory.event_files import Event, ParsedFile, parse_event_bytes, parse_event_file
 from resources.memory.redaction import Redactor
 
 _HASH_CHARS = 16
@@ -38,6 +38,16 @@ class InboxFile:
 
     path: Path
     mtime_ns: int
+
+
+@dataclass(frozen=True)
+class IngestedFile:
+    """What `InboxResource.ingest` made of one file: its parse, and where the inbox keeps it (None when
+    it held no valid event) and whether that copy is new."""
+
+    parsed: ParsedFile
+    stored_as: Path | None
+    is_new: bool
 
 
 @dataclass(frozen=True)
@@ -161,20 +171,28 @@ class InboxResource(dg.ConfigurableResource):
             pass
         return None
 
-    def store(self, source: Path) -> tuple[Path, bool]:
-        """Store `source` in the inbox, its secrets redacted, under the hash of its content; returns
-        (path, whether it is new). The inbox never holds the original of a redacted line."""
+    def ingest(self, source: Path) -> IngestedFile:
+        """Validate `source` and, when it holds a valid event, store it in the inbox under the hash of
+        its content. The file is read, redacted and parsed once: the inbox keeps the redacted bytes the
+        parse saw, never the original of a redacted line."""
         data = source.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()[:_HASH_CHARS]
-        target = self.directory() / f"{digest}-{source.stem}.jsonl"
+        digest = hashlib.sha256(data).hexdigest()
+        redacted, found = self.redactor().redact_file(data)
+        parsed = parse_event_bytes(
+            redacted, source, self.start, latest_day=datetime.now(UTC).date(), sha256=digest
+        )
+        parsed.redactions.update(found)
+        if not parsed.events:
+            return IngestedFile(parsed, None, is_new=False)
+        target = self.directory() / f"{digest[:_HASH_CHARS]}-{source.stem}.jsonl"
         if target.exists():
-            return target, False
+            return IngestedFile(parsed, target, is_new=False)
         partial = target.with_suffix(".jsonl.part")
-        partial.write_bytes(self.redactor().redact_file(data)[0])
+        partial.write_bytes(redacted)
         # The rename makes the file appear whole: the sensor never reads a half-copied file.
         partial.replace(target)
         self._mark_redacted(target)
-        return target, True
+        return IngestedFile(parsed, target, is_new=True)
 
     def remember(self, record: Mapping[str, Any]) -> Event:
         """Append one event, validated exactly as a line of an ingested file, to its day's remembered

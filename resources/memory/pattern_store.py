@@ -19,6 +19,15 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from resources.memory.pattern_records import (
+    DayWrite,
+    EventVector,
+    EvidenceEvent,
+    KnownPattern,
+    NewObservation,
+    PatternCheck,
+    PatternRecord,
+)
 from resources.memory.pattern_schema import (
     ANSWERS,
     EVENT_VECTORS,
@@ -31,13 +40,6 @@ from resources.memory.pattern_schema import (
     PATTERN_CHECK,
     PATTERNS,
     RECOMPUTE_PATTERNS,
-    DayWrite,
-    EventVector,
-    EvidenceEvent,
-    KnownPattern,
-    NewObservation,
-    PatternCheck,
-    PatternRecord,
     schema_statements,
 )
 from resources.memory.postgres_store import PostgresStore

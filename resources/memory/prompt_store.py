@@ -140,8 +140,8 @@ class PromptStore(PostgresStore):
         if row is None:
             return None
         figures = StoredPrompt(
-            day, row["original_tokens"], row["compressed_tokens"], row["ratio"], row["tokens_saved"],
-            row["dollars_saved"], row["method"], self.file_for(day),
+            row["day"], row["original_tokens"], row["compressed_tokens"], row["ratio"], row["tokens_saved"],
+            row["dollars_saved"], row["method"], self.file_for(row["day"]),
         )  # fmt: skip
         return row["compressed_prompt"], figures
 

@@ -17,119 +17,53 @@ Hybrid fuses both rankings by reciprocal rank (k=60).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
-from resources.memory.schema import EMBEDDINGS, EVENTS, RecallHit, checked_dimension, vector_type
+from resources.memory.recall_scope import RecallScope
+from resources.memory.records import RecallHit
+from resources.memory.schema import EMBEDDINGS, EVENTS, checked_dimension, vector_type
 
-RecallMode = Literal["vector", "text", "hybrid"]
-MODES: tuple[str, ...] = ("vector", "text", "hybrid")
-SCOPE_FIELDS: tuple[str, ...] = ("source", "session_id", "event_type", "since", "until", "where")
+
+@dataclass(frozen=True)
+class RecallModeSpec:
+    """One way to rank events: its name, whether the query must be embedded first, and what it is for
+    (the CLI's help, the MCP tool's schema and the README derive from this table)."""
+
+    name: str
+    needs_vector: bool
+    description: str
+
+
+# The default first: hybrid is the best mode on the recall benchmark (docs/benchmarks.md).
+RECALL_MODES: tuple[RecallModeSpec, ...] = (
+    RecallModeSpec("hybrid", True, "meaning and words fused; best when a query mixes both"),
+    RecallModeSpec("vector", True, "meaning only (paraphrases, questions in other words)"),
+    RecallModeSpec("text", False, "words only (error codes, identifiers, file names); no embedding"),
+)
+MODES: tuple[str, ...] = tuple(mode.name for mode in RECALL_MODES)
+DEFAULT_MODE = MODES[0]
+
+
+def mode_spec(mode: str) -> RecallModeSpec:
+    """The table's entry for `mode`; an unknown one is a ValueError naming the choices."""
+    for spec in RECALL_MODES:
+        if spec.name == mode:
+            return spec
+    raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+
+
 # BM25's usual constants: how fast a repeated match saturates, how much length matters.
 _BM25_K1 = 1.2
 _BM25_B = 0.75
 # A word in this many events of the scope or more is common: counted no further, and it finds no
 # candidates of its own while the query has rarer words.
 _COMMON_WORD_EVENTS = 2000
-
-
-@dataclass(frozen=True)
-class RecallScope:
-    """Which events a recall may return; every field left as None (or empty) matches all events.
-
-    `since`/`until` bound `occurred_at` (inclusive, zone-aware); `where` is metadata containment
-    (`metadata @> where`, e.g. `{"repo": "athena"}`).
-    """
-
-    source: str | None = None
-    session_id: str | None = None
-    event_type: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    where: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and value.utcoffset() is None:
-                raise ValueError(f"{name} {value.isoformat()} has no time zone; add one, e.g. +00:00 or Z")
-        if self.since is not None and self.until is not None and self.until < self.since:
-            raise ValueError(f"until {self.until.isoformat()} is before since {self.since.isoformat()}")
-        for key, value in self.where.items():
-            if not isinstance(key, str) or not key:
-                raise ValueError(f"metadata filter keys must be non-empty strings, not {key!r}")
-            if not isinstance(value, str | int | float | bool) and value is not None:
-                raise ValueError(f"metadata filter {key!r} must be a string, number, boolean or null")
-
-    @property
-    def empty(self) -> bool:
-        """True when the scope matches every event."""
-        return self == RecallScope()
-
-    def condition(self, alias: str = "e") -> tuple[sql.Composable, dict[str, Any]]:
-        """`AND ...` clauses over the events table under `alias`, and their parameters."""
-        column = {name: sql.Identifier(alias, name) for name in ("source", "session_id", "event_type")}
-        parts: list[sql.Composable] = []
-        params: dict[str, Any] = {}
-        for name in ("source", "session_id", "event_type"):
-            value = getattr(self, name)
-            if value is not None:
-                parts.append(sql.SQL("AND {} = {}").format(column[name], sql.Placeholder(f"scope_{name}")))
-                params[f"scope_{name}"] = value
-        at = sql.Identifier(alias, "occurred_at")
-        if self.since is not None:
-            parts.append(sql.SQL("AND {} >= %(scope_since)s").format(at))
-            params["scope_since"] = self.since
-        if self.until is not None:
-            parts.append(sql.SQL("AND {} <= %(scope_until)s").format(at))
-            params["scope_until"] = self.until
-        if self.where:
-            parts.append(sql.SQL("AND {} @> %(scope_where)s").format(sql.Identifier(alias, "metadata")))
-            params["scope_where"] = Jsonb(dict(self.where))
-        return sql.SQL(" ").join(parts), params
-
-
-def instant(text: str, name: str, end_of_day: bool = False) -> datetime:
-    """A scope bound from text: an ISO timestamp with a zone, or a day (its start, or its end with
-    `end_of_day`, in UTC)."""
-    try:
-        if len(text.strip()) == 10:
-            day = date.fromisoformat(text.strip())
-            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"{name} {text!r} is neither a day (2026-11-20) nor a timestamp with a zone"
-        ) from None
-    if value.utcoffset() is None:
-        raise ValueError(f"{name} {text!r} has no time zone; add one, e.g. +00:00 or Z")
-    return value
-
-
-def scope_of(
-    source: str | None = None,
-    session_id: str | None = None,
-    event_type: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    where: Mapping[str, Any] | None = None,
-) -> RecallScope:
-    """The scope that the CLI's and the tools' text arguments describe (see `instant` for the bounds)."""
-    return RecallScope(
-        source=source or None,
-        session_id=session_id or None,
-        event_type=event_type or None,
-        since=instant(since, "since") if since else None,
-        until=instant(until, "until", end_of_day=True) if until else None,
-        where=dict(where or {}),
-    )
 
 
 _NEAREST = """SELECT x.event_id, x.embedding::{vtype} <=> %(q)s::{vtype} AS distance
@@ -234,8 +168,7 @@ def recall_statement(
     """The recall query and its parameters, after validating the inputs; `exact` compares every vector
     of the scope instead of walking the HNSW index."""
     mode, k = request.mode, request.k
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    mode_spec(mode)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
     scope = request.scope or RecallScope()
@@ -243,12 +176,12 @@ def recall_statement(
     params |= {"model": request.model_sha256, "k": k, "n": max(int(request.candidates), k)}
     events = sql.Identifier(schema, EVENTS)
     parts = {"events": events, "columns": sql.SQL(_HIT_COLUMNS)}
-    if mode in ("text", "hybrid"):
+    if mode != "vector":
         if not request.text or not request.text.strip():
             raise ValueError(f"{mode} recall needs query_text (the words to match)")
         params["text"] = request.text
         parts["words"] = _words(events, condition)
-    if mode == "text":
+    if not mode_spec(mode).needs_vector:
         return sql.SQL(_TEXT_RECALL).format(**parts), params
     dim = checked_dimension(request.dimension)
     vector = np.asarray(request.vector, dtype=np.float32)
@@ -281,7 +214,7 @@ def _small_scope(
     """Whether a recall's scope holds at most `EXACT_SCOPE_ROWS` events: their vectors are then compared
     one by one (exact, and at 100,000 vectors faster than an HNSW walk that must pass ~100 rows outside
     a 1% scope for each row inside it)."""
-    if scope is None or scope.empty or mode == "text":
+    if scope is None or scope.empty or not mode_spec(mode).needs_vector:
         return False
     condition, params = scope.condition("e")
     query = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM {} AS e WHERE true {} LIMIT {}) AS s").format(

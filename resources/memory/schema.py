@@ -1,4 +1,4 @@
-"""The memory store's SQL and records: DDL and upserts, and the frozen row types (recall queries:
+"""The memory store's SQL: DDL and upserts (its rows: `records.py`; recall queries:
 `resources/memory/recall.py`).
 
 `MemoryStore` (resources/memory/store.py) is the only owner of these tables and the only caller of this
@@ -8,11 +8,6 @@ dimension, so several models can coexist; each dimension gets its own partial HN
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
 
 import numpy as np
 from psycopg import sql
@@ -26,129 +21,6 @@ LOADED_DAYS = "loaded_days"
 # pgvector's HNSW indexes `vector` up to 2,000 dimensions; the type itself stops at 16,000.
 MAX_INDEXED_DIMENSION = 2000
 MAX_DIMENSION = 16000
-
-
-@dataclass(frozen=True)
-class UpsertCounts:
-    """How many events an upsert inserted, changed, or found already identical."""
-
-    new: int
-    updated: int
-    unchanged: int
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as stored in `episodic_events`."""
-
-    id: str
-    occurred_at: datetime
-    day: date
-    content: str
-    content_sha256: str
-    event_type: str | None
-    source: str | None
-    session_id: str | None
-    metadata: dict[str, Any]
-    source_file: str
-    source_line: int
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A rejected line as stored in `dead_letters`."""
-
-    file: str
-    file_sha256: str
-    line: int
-    excerpt: str
-    reason: str
-    day: date | None
-    recorded_at: datetime
-
-
-@dataclass(frozen=True)
-class EmbeddingRow:
-    """One vector to store for (event, model); `content_sha256` is the content it was computed from."""
-
-    event_id: str
-    model_sha256: str
-    content_sha256: str
-    embedding: Sequence[float] | np.ndarray
-    tokens: int
-    split: bool = False
-
-
-@dataclass(frozen=True)
-class EmbeddingCheck:
-    """Vector coverage and health of a day range for one model (the asset checks' evidence)."""
-
-    events: int
-    with_vector: int
-    missing_ids: list[str] = field(default_factory=list)
-    wrong_dimension: int = 0
-    non_finite: int = 0
-    zero_norm: int = 0
-
-    @property
-    def missing(self) -> int:
-        """Events without a vector of their current content for this model."""
-        return self.events - self.with_vector
-
-    @property
-    def passed(self) -> bool:
-        """Every event has a current vector, of the model's dimension, finite and non-zero."""
-        return self.missing == 0 and self.wrong_dimension == self.non_finite == self.zero_norm == 0
-
-
-@dataclass(frozen=True)
-class RecallHit:
-    """One recalled event: `score` is cosine similarity (vector mode), the BM25-style word score (text)
-    or the fused RRF score (hybrid); the ranks say where each branch placed it."""
-
-    event_id: str
-    score: float
-    occurred_at: datetime
-    content: str
-    vector_rank: int | None
-    text_rank: int | None
-    event_type: str | None = None
-    source: str | None = None
-    session_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON object of this hit (CLI `--json`, the MCP tools)."""
-        return {
-            "event_id": self.event_id,
-            "score": round(self.score, 6),
-            "occurred_at": self.occurred_at.isoformat(),
-            "content": self.content,
-            "event_type": self.event_type,
-            "source": self.source,
-            "session_id": self.session_id,
-            "metadata": self.metadata,
-            "vector_rank": self.vector_rank,
-            "text_rank": self.text_rank,
-        }
-
-
-@dataclass(frozen=True)
-class RedactionSummary:
-    """Stored events holding a `[REDACTED:<kind>]` placeholder, and how many placeholders in all."""
-
-    events: int
-    placeholders: int
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    """Row counts of the store, and the number of distinct event days."""
-
-    events: int
-    embeddings: int
-    dead_letters: int
-    days: int
 
 
 def checked_dimension(dimension: int, limit: int = MAX_DIMENSION) -> int:
@@ -241,7 +113,7 @@ def schema_statements(schema: str) -> list[sql.Composable]:
             )"""
         ).format(embeddings, events),
         # Which days of which inbox file (by content) are loaded, and by which code version of the
-        # events asset: a backfill whose every pair is here has nothing to load (memory_api.backfill).
+        # events asset: a backfill whose every pair is here has nothing to load (api/backfill.py).
         sql.SQL(
             """CREATE TABLE IF NOT EXISTS {} (
                 file_sha256 text NOT NULL,

@@ -17,13 +17,17 @@ from psycopg import sql
 
 from resources.memory.event_files import Event, RejectedLine
 from resources.memory.postgres_store import PostgresStore
-from resources.memory.recall import (
-    RecallMode,
-    RecallQuery,
-    RecallScope,
-    prepared_recall,
-    recall_statement,
-    run_recall,
+from resources.memory.recall import RecallQuery, prepared_recall, recall_statement, run_recall
+from resources.memory.recall_scope import RecallScope
+from resources.memory.records import (
+    DeadLetter,
+    EmbeddingCheck,
+    EmbeddingRow,
+    RecallHit,
+    RedactionSummary,
+    StoredEvent,
+    StoreStats,
+    UpsertCounts,
 )
 from resources.memory.redaction import PLACEHOLDER_PREFIX
 from resources.memory.schema import (
@@ -34,14 +38,6 @@ from resources.memory.schema import (
     UPSERT_DEAD_LETTERS,
     UPSERT_EMBEDDINGS,
     UPSERT_EVENTS,
-    DeadLetter,
-    EmbeddingCheck,
-    EmbeddingRow,
-    RecallHit,
-    RedactionSummary,
-    StoredEvent,
-    StoreStats,
-    UpsertCounts,
     checked_dimension,
     schema_statements,
     vector_index_statement,
@@ -249,7 +245,7 @@ class MemoryStore(PostgresStore):
         dimension: int,
         k: int = 5,
         query_text: str | None = None,
-        mode: RecallMode = "vector",
+        mode: str = "vector",
         candidates: int = 50,
         scope: RecallScope | None = None,
     ) -> list[RecallHit]:
@@ -273,7 +269,7 @@ class MemoryStore(PostgresStore):
         dimension: int,
         k: int = 5,
         query_text: str | None = None,
-        mode: RecallMode = "vector",
+        mode: str = "vector",
         force_index: bool = False,
         scope: RecallScope | None = None,
     ) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from resources.models.fetch_report import models_dir_lock, terminal_progress, write_models_readme
+from resources.models.file_sha import remembered_sha256
 from resources.models.http_download import (
     FetchError,
     FetchResult,
@@ -28,7 +29,7 @@ from resources.models.http_download import (
     download_to_part,
 )
 from resources.models.manifest import ROLES, SOURCE_SCHEMES, ManifestError, ModelSpec, models_for_profile
-from resources.models.sources import LOCAL_SOURCES, sha256_file
+from resources.models.sources import LOCAL_SOURCES
 from resources.settings import Settings, SettingsError
 
 PIN_SUFFIX = ".pin.json"
@@ -78,7 +79,7 @@ def _existing_sha(target: Path, spec: ModelSpec) -> str | None:
         return None
     if spec.size_bytes is not None and target.stat().st_size != spec.size_bytes:
         return None
-    sha = sha256_file(target)
+    sha = remembered_sha256(target)  # also what `model_sha256` reads later
     return sha if spec.sha256 is None or sha == spec.sha256 else None
 
 

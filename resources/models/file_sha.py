@@ -1,6 +1,9 @@
-"""A model file's sha256 without reading it again: remembered beside the file (`<file>.sha256.json`,
-keyed by its size and modification time), so a short-lived command (`athena recall`) knows which
-model's vectors to search in a millisecond instead of hashing hundreds of megabytes."""
+"""A model file's identity, its sha256, without reading it again: remembered beside the file
+(`<file>.sha256.json`, keyed by its size and modification time).
+
+This is the one source of a model's identity: the model-file assets verify and record it, the assets
+that embed or reason key their rows by it, and recall searches the vectors it names; a short-lived
+command (`athena recall`) learns it in a millisecond instead of hashing hundreds of megabytes."""
 
 from __future__ import annotations
 
@@ -11,6 +14,14 @@ from pathlib import Path
 from resources.models.sources import sha256_file
 
 SIDECAR_SUFFIX = ".sha256.json"
+
+
+def model_sha256(path: Path) -> str:
+    """The identity of the model file at `path` (see the module docstring); a missing file is an error
+    that names it and the command that fetches it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"the model file {path} is not there; run `athena models` to fetch it")
+    return remembered_sha256(path)
 
 
 def remembered_sha256(path: Path) -> str:

@@ -13,6 +13,7 @@ import dagster as dg
 
 from resources.models.fetch import fetch_model
 from resources.models.fetch_report import logging_progress, write_models_readme
+from resources.models.file_sha import model_sha256
 from resources.models.http_download import FetchResult
 from resources.models.manifest import DEFAULT_MANIFEST, ModelSpec, Role, models_for_profile
 
@@ -32,6 +33,11 @@ class ModelFilesResource(dg.ConfigurableResource):
     def path(self, role: Role) -> Path:
         """Where the file for `role` is (or will be) stored."""
         return Path(self.models_dir).expanduser() / self.spec(role).file
+
+    def sha256(self, role: Role) -> str:
+        """The identity of the `role` model file: its sha256 (`file_sha.model_sha256`), which keys the
+        vectors and patterns computed with it."""
+        return model_sha256(self.path(role))
 
     def fetch(self, role: Role, log: Callable[[str], None] | None = None) -> FetchResult:
         """Make sure the file for `role` is present and verified; record it in the folder's README."""

@@ -13,12 +13,9 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from athena_assets.defs.consolidation.config import ConsolidationConfig
-from athena_assets.defs.consolidation.consolidate import Clients, consolidate_day
-from athena_assets.defs.consolidation.prompt import PROMPT_VERSION
-from athena_assets.defs.consolidation.report import DayReport, day_observation, range_metadata
+from athena_assets.defs.consolidation.metadata import day_observation, range_metadata
 from athena_assets.defs.memory.embeddings import event_embeddings
-from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_sha256
+from athena_assets.defs.models.assets import MODEL_FILE_KEYS
 from athena_assets.defs.partitions import (
     daily_partitions,
     day_keys,
@@ -27,11 +24,16 @@ from athena_assets.defs.partitions import (
 )
 from athena_assets.defs.pools import REASONING_POOL
 from athena_assets.defs.retries import MODEL_RETRY_POLICY
+from athena_assets.knowledge.cluster_prompt import PROMPT_VERSION
+from athena_assets.knowledge.config import ConsolidationConfig
+from athena_assets.knowledge.consolidate_day import Clients, consolidate_day
+from athena_assets.knowledge.day_report import DayReport
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppUnavailableError
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
+from resources.models.files import ModelFilesResource
 
 PATTERNS_CODE_VERSION = f"1.prompt-{PROMPT_VERSION}"
 EVIDENCE_CHECK = "patterns_have_evidence"
@@ -103,10 +105,11 @@ def consolidated_patterns(
     reasoning: LlamaCppReasoningResource,
     embeddings: LlamaCppEmbeddingResource,
     memory: MemoryStore,
+    model_files: ModelFilesResource,
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    embedding_sha256 = model_sha256(context.instance, "embedding")
-    reasoning_sha256 = model_sha256(context.instance, "reasoning")
+    embedding_sha256 = model_files.sha256("embedding")
+    reasoning_sha256 = model_files.sha256("reasoning")
     store = PatternStore.beside(memory)
     clients = Clients(reasoning, embeddings, memory, store)
     context.log.info(f"{first}..{last}: prompt v{PROMPT_VERSION}; reasoning {reasoning.describe()}")

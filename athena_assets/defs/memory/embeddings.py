@@ -12,17 +12,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import dagster as dg
 
 from athena_assets.defs.memory.events import episodic_events
-from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_sha256
+from athena_assets.defs.models.assets import MODEL_FILE_KEYS
 from athena_assets.defs.observability.observations import stats_observation
 from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
 from athena_assets.defs.pools import EMBEDDING_POOL
 from athena_assets.defs.retries import MODEL_RETRY_POLICY
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppInputError
 from resources.memory.event_files import Event
-from resources.memory.schema import EmbeddingRow, StoredEvent
+from resources.memory.records import EmbeddingRow, StoredEvent
 from resources.memory.store import MemoryStore
-from resources.metrics import MetricsCollector
+from resources.models.files import ModelFilesResource
 
 EMBEDDINGS_CODE_VERSION = "1"
 # Large enough that the pause at the end of a chunk (its last requests in flight, a server slot idle)
@@ -90,10 +91,13 @@ def embed_events(
     ],
 )
 def event_embeddings(
-    context: dg.AssetExecutionContext, embeddings: LlamaCppEmbeddingResource, memory: MemoryStore
+    context: dg.AssetExecutionContext,
+    embeddings: LlamaCppEmbeddingResource,
+    memory: MemoryStore,
+    model_files: ModelFilesResource,
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    embedding_sha256 = model_sha256(context.instance, "embedding")
+    embedding_sha256 = model_files.sha256("embedding")
     run_metrics = MetricsCollector()
     embeddings.use_metrics(run_metrics)
     dimension = embeddings.dimension

@@ -53,14 +53,3 @@ def _model_file_asset(role: Role) -> dg.AssetsDefinition:
 
 model_file_assets = [_model_file_asset(role) for role in ROLES]
 MODEL_FILE_KEYS: dict[Role, dg.AssetKey] = {role: dg.AssetKey(f"{role}_model_file") for role in ROLES}
-
-
-def model_sha256(instance: dg.DagsterInstance, role: Role) -> str:
-    """The sha256 of the `role` model file as last materialised (its data version), which keys the
-    vectors and patterns computed with it."""
-    event = instance.get_latest_materialization_event(MODEL_FILE_KEYS[role])
-    if event is None or event.asset_materialization is None:
-        raise RuntimeError(
-            f"{MODEL_FILE_KEYS[role].to_user_string()} has never been materialised; run `athena models` first"
-        )
-    return str(event.asset_materialization.metadata["sha256"].value)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
-from resources.metrics import (
+from resources.call_metrics import (
     CALL_KINDS,
     KIND_KEY,
     LATENCY_SAMPLES_KEY,

@@ -21,11 +21,11 @@ from athena_assets.defs.prompts.claude_context import (
     render_prompt,
 )
 from athena_assets.defs.retries import MODEL_RETRY_POLICY
+from resources.call_metrics import MetricsCollector
 from resources.compression.compressor import PromptCompressorResource
 from resources.memory.pattern_store import PatternStore
 from resources.memory.prompt_store import PromptStore, StoredPrompt
 from resources.memory.store import MemoryStore
-from resources.metrics import MetricsCollector
 
 COMPRESSED_PROMPTS_CODE_VERSION = f"1-template{TEMPLATE_VERSION}"
 METHOD_CHECK = "compressed_with_llmlingua2"

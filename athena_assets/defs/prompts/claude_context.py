@@ -9,7 +9,7 @@ version, so the prompts show as stale in the UI.
 from collections.abc import Sequence
 from datetime import date
 
-from resources.memory.pattern_schema import PatternRecord
+from resources.memory.pattern_records import PatternRecord
 
 TEMPLATE_VERSION = "2"
 

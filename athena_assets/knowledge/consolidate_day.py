@@ -10,7 +10,7 @@ transaction, so a re-run converges to the same rows.
 An answer that does not parse, validate or pass the gate is retried once, and then the cluster gets an
 extractive pattern built from its own events; a cluster whose events do not fit the prompt budget
 keeps its most central events (and is reported as trimmed); an unreachable server fails the day before
-anything is written. Asking the model about one cluster is `prompting.py`.
+anything is written. Asking the model about one cluster is `ask_model.py`.
 """
 
 import time
@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from athena_assets.defs.consolidation import prompt
-from athena_assets.defs.consolidation.clustering import (
+from athena_assets.knowledge import cluster_prompt
+from athena_assets.knowledge.ask_model import Prompting
+from athena_assets.knowledge.clustering import (
     Cluster,
     PatternDraft,
     cluster_events,
@@ -30,16 +31,15 @@ from athena_assets.defs.consolidation.clustering import (
     map_answer,
     neighbours,
 )
-from athena_assets.defs.consolidation.config import ConsolidationConfig
-from athena_assets.defs.consolidation.extractive import extractive_pattern
-from athena_assets.defs.consolidation.gate import gate
-from athena_assets.defs.consolidation.prompting import Prompting
-from athena_assets.defs.consolidation.report import ClusterOutcome, DayReport, reasoning_summary
+from athena_assets.knowledge.config import ConsolidationConfig
+from athena_assets.knowledge.day_report import ClusterOutcome, DayReport, reasoning_summary
+from athena_assets.knowledge.extractive_pattern import extractive_pattern
+from athena_assets.knowledge.gate import gate
+from resources.call_metrics import MetricsCollector
 from resources.llamacpp.interfaces import Embedder, Reasoner
-from resources.memory.pattern_schema import EventVector, KnownPattern, NewObservation
+from resources.memory.pattern_records import EventVector, KnownPattern, NewObservation
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
-from resources.metrics import MetricsCollector
 
 # A cluster reinforces an earlier pattern when at least this share of the smaller of the two (the
 # cluster's events, the pattern's evidence) is common to both: a model cites only some of a cluster's
@@ -74,7 +74,7 @@ def consolidate_cluster(
 ) -> tuple[ClusterOutcome, list[PatternDraft]]:
     """The patterns of one cluster: the `known` pattern of earlier days when it still passes the gate
     with this cluster's events as evidence (no call), else the model's, where an answer passes the gate
-    (`gate.py`), else one extractive pattern built from the events (`extractive.py`). `content` holds
+    (`gate.py`), else one extractive pattern built from the events (`extractive_pattern.py`). `content` holds
     the texts of the whole window (the rarer a phrase there, the more it names the cluster); the outcome
     says what was shown, asked, kept and rejected."""
     kept = set(prompting.shown(cluster, content))
@@ -84,7 +84,7 @@ def consolidate_cluster(
     if not shown_ids:
         failure = "not one event fits max_prompt_tokens"
         return ClusterOutcome(cluster.key, members, 0, trimmed, 0, 0, 0, 0, failure), []
-    labels = [prompt.event_label(position) for position in range(len(shown_ids))]
+    labels = [cluster_prompt.event_label(position) for position in range(len(shown_ids))]
     if known is not None:
         draft = PatternDraft(
             known.title, known.description, known.kind, known.confidence, tuple(shown_ids), known.method
@@ -97,7 +97,7 @@ def consolidate_cluster(
             return outcome, [draft]
     label_ids = dict(zip(labels, shown_ids, strict=True))
     lines = [
-        prompt.event_line(label, content[event_id], prompting.config.max_event_chars)
+        cluster_prompt.event_line(label, content[event_id], prompting.config.max_event_chars)
         for label, event_id in label_ids.items()
     ]
 
@@ -229,7 +229,7 @@ def consolidate_day(
             embedding=vector.embedding,
             evidence_centroid=evidence_centroid([vector_of[i] for i in draft.evidence_ids]),
             model_sha256=model_sha256,
-            prompt_version=prompt.PROMPT_VERSION,
+            prompt_version=cluster_prompt.PROMPT_VERSION,
             cluster_size=outcome.members,
             method=draft.method,
         )

@@ -4,14 +4,14 @@
 resources. Not loaded by Dagster.
 """
 
-from athena_assets.seed.llm_client import (
+from athena_assets.compat.llm_client import (
     CompressionResult,
     EmbeddingResult,
     LocalLLMClient,
     ReasoningResult,
     get_llm_client,
 )
-from athena_assets.seed.model_metrics import ModelPerformanceMonitor, get_monitor
+from athena_assets.compat.monitor import ModelPerformanceMonitor, get_monitor
 
 __all__ = [
     "CompressionResult",

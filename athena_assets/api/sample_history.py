@@ -5,7 +5,7 @@ recurring themes (a flaky pgvector migration, a Dagster sensor cursor bug, pytes
 llama.cpp batch-size errors, an embedding dimension mismatch, a port clash, style decisions), so that
 consolidation has real patterns to find. Each event's `metadata.topic` names its theme (ground truth).
 
-    python -m athena_assets.cli.sample_history --out FILE --start 2026-11-01 --days 21 --seed 7
+    python -m athena_assets.api.sample_history --out FILE --start 2026-11-01 --days 21 --seed 7
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ whole run; `athena_assets.defs.observability.observations.stats_observation` tur
 `dg.AssetObservation` an asset logs.
 
 The observation format is what `athena metrics` adds up across runs
-(athena_assets/defs/observability/metrics.py), so besides the statistics the UI plots it carries what an
+(athena_assets/api/metrics.py), so besides the statistics the UI plots it carries what an
 exact sum needs: the call kind (`metrics_kind`), the summed latencies of all and of the successful
 calls, and the latency samples (`latency_samples_ms`, JSON). The samples are bounded to
 `MAX_LATENCY_SAMPLES` per kind and observation: all of them up to that many calls, beyond it the slowest

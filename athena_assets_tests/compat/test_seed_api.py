@@ -10,10 +10,11 @@ import re
 import numpy as np
 import pytest
 
-from athena_assets.seed import LocalLLMClient, ModelPerformanceMonitor, get_monitor
-from athena_assets.seed.model_metrics import seed_stats, seed_summary, with_seed_names
+from athena_assets.api.seed_names import seed_summary, with_seed_names
+from athena_assets.compat import LocalLLMClient, ModelPerformanceMonitor, get_monitor
+from athena_assets.compat.monitor import seed_stats
 from athena_assets_tests.helpers import StackHandle
-from resources.metrics import CALL_KINDS, MetricsCollector, summarize
+from resources.call_metrics import CALL_KINDS, MetricsCollector, summarize
 
 SEED_KEYS = {
     "embedding": {"total_tokens_processed", "avg_dimension"},

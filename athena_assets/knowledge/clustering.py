@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
-from athena_assets.defs.consolidation.prompt import CONFIDENCE_LEVELS, KINDS
+from athena_assets.knowledge.cluster_prompt import CONFIDENCE_LEVELS, KINDS
 from resources.numeric import unit_rows
 
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from athena_assets.defs.consolidation.clustering import PatternDraft
-from athena_assets.defs.consolidation.prompt import CONFIDENCE_LEVELS
+from athena_assets.knowledge.cluster_prompt import CONFIDENCE_LEVELS
+from athena_assets.knowledge.clustering import PatternDraft
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_\-./]*[A-Za-z0-9]|[A-Za-z]")
 # A phrase never spans a clause: punctuation other than inside a token ends it.

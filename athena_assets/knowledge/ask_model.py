@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from athena_assets.defs.consolidation import prompt
-from athena_assets.defs.consolidation.clustering import Cluster
-from athena_assets.defs.consolidation.config import ConsolidationConfig
+from athena_assets.knowledge import cluster_prompt
+from athena_assets.knowledge.clustering import Cluster
+from athena_assets.knowledge.config import ConsolidationConfig
 from resources.llamacpp.http import LlamaCppInputError, LlamaCppOutputError
 from resources.llamacpp.interfaces import Reasoner
 from resources.llamacpp.reasoning import ReasoningResult
@@ -41,14 +41,18 @@ class Prompting:
 
     @property
     def few_shot(self) -> bool:
-        """Whether the model is a base model asked by continuing worked examples (see `prompt.py`)."""
+        """Whether the model is a base model asked by continuing worked examples (see `cluster_prompt.py`)."""
         return self.reasoning.prompting == "few-shot"
 
     def frame(self) -> str:
         """The prompt without any event: what every prompt of the day pays."""
         if self.few_shot:
-            return prompt.build_completion([])
-        return prompt.SYSTEM + "\n" + prompt.build_prompt([], self.config.max_patterns_per_cluster)
+            return cluster_prompt.build_completion([])
+        return (
+            cluster_prompt.SYSTEM
+            + "\n"
+            + cluster_prompt.build_prompt([], self.config.max_patterns_per_cluster)
+        )
 
     def frame_cost(self) -> int:
         """Tokens of the frame, the chat template's markers included."""
@@ -59,7 +63,7 @@ class Prompting:
     def shown(self, cluster: Cluster, content: dict[str, str]) -> list[str]:
         """The member ids that fit the prompt budget, most central first."""
         lines = [
-            prompt.event_line(_PLACEHOLDER_LABEL, content[i], self.config.max_event_chars)
+            cluster_prompt.event_line(_PLACEHOLDER_LABEL, content[i], self.config.max_event_chars)
             for i in cluster.by_centrality
         ]
         # A token covers at least one UTF-8 byte, so a prompt with fewer bytes than the budget fits
@@ -82,16 +86,19 @@ class Prompting:
         config = self.config
         if self.few_shot:
             # One pattern per call: the examples show one, and a base model fills extra slots with copies.
-            schema = prompt.pattern_schema(
+            schema = cluster_prompt.pattern_schema(
                 labels, config.title_chars, config.description_chars, config.constrain_evidence
             )
-            text, system = prompt.build_completion(lines), ""
+            text, system = cluster_prompt.build_completion(lines), ""
         else:
-            schema = prompt.answer_schema(
+            schema = cluster_prompt.answer_schema(
                 labels, config.max_patterns_per_cluster, config.title_chars, config.description_chars,
                 config.constrain_evidence,
             )  # fmt: skip
-            text, system = prompt.build_prompt(lines, config.max_patterns_per_cluster), prompt.SYSTEM
+            text, system = (
+                cluster_prompt.build_prompt(lines, config.max_patterns_per_cluster),
+                cluster_prompt.SYSTEM,
+            )
         attempts = (
             (config.temperature, cluster.seed),
             (config.retry_temperature, (cluster.seed + 1) % 2**32),
@@ -121,7 +128,7 @@ class Prompting:
                 # Kept at once: a run that fails on a later cluster still spares the next run this call.
                 if self.store is not None:
                     self.store.remember_answer(
-                        key, cluster.key, prompt.PROMPT_VERSION, answer, result.output_tokens
+                        key, cluster.key, cluster_prompt.PROMPT_VERSION, answer, result.output_tokens
                     )
             reason = usable(answer)
             if reason is None:

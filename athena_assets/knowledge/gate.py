@@ -4,7 +4,7 @@ events it cites, and distinct from the other patterns of its cluster.
 A small base model fills the slots a schema offers: titles such as `Test 3: Test 3`, `1.1` or `The first
 thing I did was`, words copied from the prompt, three patterns with the same evidence. Each rule below
 names one such failure; a rejected pattern is never stored (the cluster is asked again once, then given
-an extractive pattern built from its own events, see `extractive.py`).
+an extractive pattern built from its own events, see `extractive_pattern.py`).
 """
 
 import re
@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from athena_assets.defs.consolidation.clustering import PatternDraft
-from athena_assets.defs.consolidation.prompt import EXAMPLE_WORDS, FEW_SHOT, KINDS, SYSTEM, build_prompt
+from athena_assets.knowledge.cluster_prompt import EXAMPLE_WORDS, FEW_SHOT, KINDS, SYSTEM, build_prompt
+from athena_assets.knowledge.clustering import PatternDraft
 
 _WORD = re.compile(r"[a-z][a-z0-9_\-]{2,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

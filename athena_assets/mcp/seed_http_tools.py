@@ -19,8 +19,8 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from athena_assets.api.recall import SCOPE_FIELDS
 from athena_assets.mcp.tools import MemoryTools
-from resources.memory.recall import SCOPE_FIELDS
 
 Handler = Callable[[Request], Awaitable[Response]]
 _REMEMBER_FIELDS = ("content", "event_type", "source", "session_id", "metadata", "occurred_at")
@@ -54,7 +54,7 @@ def _endpoint(call: Callable[..., Any], allowed: tuple[str, ...]) -> Handler:
     return handle
 
 
-def legacy_routes(tools: MemoryTools) -> list[tuple[str, Handler]]:
+def seed_routes(tools: MemoryTools) -> list[tuple[str, Handler]]:
     """(path, handler) of each seed tool."""
     return [
         ("/tools/remember/execute", _endpoint(tools.remember, _REMEMBER_FIELDS)),

@@ -7,18 +7,18 @@ succeeded): `total_operations`, `successful`, `failed`, `success_rate`, `avg_lat
 `total_prompt_tokens`, `total_output_tokens`, `avg_output_tokens`, `avg_tokens_per_sec`; compression
 `avg_compression_ratio` (compressed / original, the seed's sense), `min_compression_ratio`,
 `max_compression_ratio`, `total_tokens_saved`, `avg_tokens_saved_per_operation`. `seed_stats` computes
-them from call records exactly as the seed did; `seed_summary` from summed statistics (`athena metrics
---json`, across runs), where a mean of per-call ratios becomes the ratio of the sums.
+them from call records exactly as the seed did (`api/seed_names.py` names summed statistics the same way).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from resources.metrics import CALL_KINDS, CallKind, CallRecord, MetricsCollector, model_metrics
+from athena_assets.api.seed_names import seed_counts
+from resources.call_metrics import CALL_KINDS, CallKind, CallRecord, MetricsCollector, model_metrics
 
 SUCCESS = "success"
 
@@ -78,21 +78,12 @@ class CompressionMetrics:
         return asdict(self)
 
 
-def _counts(total: int, successful: int) -> dict[str, Any]:
-    return {
-        "total_operations": total,
-        "successful": successful,
-        "failed": total - successful,
-        "success_rate": successful / total if total else 0.0,
-    }
-
-
 def seed_stats(records: Sequence[CallRecord], kind: CallKind) -> dict[str, Any]:
     """The seed's statistics of one kind of call, from the call records, with the seed's formulas."""
     if not records:
         return {}
     ok = [record for record in records if record.success]
-    stats = _counts(len(records), len(ok))
+    stats = seed_counts(len(records), len(ok))
     if not ok:
         return stats
     latencies = [record.latency_ms for record in ok]
@@ -122,34 +113,6 @@ def seed_stats(records: Sequence[CallRecord], kind: CallKind) -> dict[str, Any]:
         "max_compression_ratio": max(ratios),
         "total_tokens_saved": saved,
         "avg_tokens_saved_per_operation": saved / len(ok),
-    }
-
-
-def seed_summary(stats: Mapping[str, Any], kind: CallKind, dimension: int | None = None) -> dict[str, Any]:
-    """The seed's statistics of one kind from this project's summed statistics (`summarize`, or the sum
-    of many runs' observations): means of per-call ratios become ratios of sums, and min/max compression
-    ratios, which a sum does not keep, are left out. `dimension` is the embedding model's width."""
-    total, successful = int(stats.get("total_calls", 0)), int(stats.get("successful_calls", 0))
-    if total == 0:
-        return {}
-    seed = _counts(total, successful)
-    if successful == 0:
-        return seed
-    seed |= {key: stats[key] for key in ("avg_latency_ms", "min_latency_ms", "max_latency_ms")}
-    if kind == "embedding":
-        return seed | {"total_tokens_processed": stats["tokens_processed"], "avg_dimension": dimension or 0}
-    if kind == "reasoning":
-        return seed | {
-            "total_prompt_tokens": stats["tokens_processed"],
-            "total_output_tokens": stats["output_tokens"],
-            "avg_output_tokens": stats["output_tokens"] / successful,
-            "avg_tokens_per_sec": stats["output_tokens_per_second"],
-        }
-    original, compressed = stats["original_tokens"], stats["compressed_tokens"]
-    return seed | {
-        "avg_compression_ratio": compressed / original if original else 1.0,
-        "total_tokens_saved": stats["tokens_saved"],
-        "avg_tokens_saved_per_operation": stats["tokens_saved"] / successful,
     }
 
 
@@ -256,17 +219,3 @@ _monitor = ModelPerformanceMonitor(collector=model_metrics)
 def get_monitor() -> ModelPerformanceMonitor:
     """The process-wide monitor, over the collector every resource records into."""
     return _monitor
-
-
-def with_seed_names(stats: Mapping[str, Any], dimension: int | None = None) -> dict[str, Any]:
-    """`get_all_stats()`-shaped statistics (this project's names) with the seed's names added per kind
-    (`seed_summary`), so a consumer of either finds its fields. A name both use keeps this project's
-    meaning (latencies over every call, failed ones included; the seed's covered successful calls)."""
-    merged: dict[str, Any] = dict(stats)
-    for kind in CALL_KINDS:
-        ours = stats[kind]
-        merged[kind] = {
-            **ours,
-            **{k: v for k, v in seed_summary(ours, kind, dimension).items() if k not in ours},
-        }
-    return merged

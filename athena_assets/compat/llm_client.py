@@ -1,7 +1,7 @@
 """The seed's `LocalLLMClient`: async `embed`, `embed_batch`, `reason`, `compress_prompt`, `check_health`
 and `consolidate_with_reasoning`, with the seed's result types, over this project's resources.
 
-A script written for the seed runs unchanged but for its imports (`from athena_assets.seed import
+A script written for the seed runs unchanged but for its imports (`from athena_assets.compat import
 LocalLLMClient, get_monitor`). Behind each method is the resource the pipeline uses, so the client gets
 their retries, API key, replicas, batching and metrics (`get_monitor()` sees every call). Where this
 project does better than the seed, the client does too: embeddings use the model's document prefix,
@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from athena_assets.defs.consolidation.clustering import Cluster, cluster_key
-from athena_assets.defs.consolidation.config import ConsolidationConfig
-from athena_assets.defs.consolidation.consolidate import consolidate_cluster
-from athena_assets.defs.consolidation.prompting import Prompting
-from athena_assets.defs.resources import AthenaResources
+from athena_assets.api.app import App
+from athena_assets.knowledge.ask_model import Prompting
+from athena_assets.knowledge.clustering import Cluster, cluster_key
+from athena_assets.knowledge.config import ConsolidationConfig
+from athena_assets.knowledge.consolidate_day import consolidate_cluster
 from resources.compression.compressor import PromptCompressorResource
 from resources.numeric import unit_rows
 from resources.settings import Settings
@@ -79,14 +79,8 @@ class LocalLLMClient:
         self.reasoning_url = reasoning_url
         self.enable_compression = enable_compression
         base = settings or Settings.from_env()
-        resources = AthenaResources.for_direct_use(
-            replace(
-                base,
-                embeddings_urls=(embedding_url,),
-                reasoning_urls=(reasoning_url,),
-                enable_compression=enable_compression,
-            )
-        )
+        urls = {"embeddings_urls": (embedding_url,), "reasoning_urls": (reasoning_url,)}
+        resources = App(replace(base, enable_compression=enable_compression, **urls)).resources
         self.embeddings = resources.embeddings.model_copy(update={"timeout_s": timeout_seconds})
         self.reasoning = resources.reasoning.model_copy(update={"timeout_s": timeout_seconds})
         self.compressor = resources.compressor.model_copy(update={"embeddings": self.embeddings})

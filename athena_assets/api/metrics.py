@@ -1,4 +1,5 @@
-"""`athena metrics`: the model calls' statistics over every run, read from the Dagster instance.
+"""Metrics: the model calls' statistics over every run, read from the Dagster instance (`athena
+metrics`), and the secrets redaction replaced.
 
 Each asset that calls a model logs its run's statistics as an `AssetObservation` written by
 `observations.stats_observation`. This module adds those observations up, so the figures survive
@@ -14,13 +15,17 @@ fields (hand-made dicts, or written before the fields existed) are left out.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from resources.metrics import (
+from athena_assets.api.app import App
+from athena_assets.api.instance import open_instance
+from athena_assets.api.seed_names import with_seed_names
+from resources.call_metrics import (
     CALL_KINDS,
     KIND_KEY,
     LATENCY_SAMPLES_KEY,
@@ -29,6 +34,7 @@ from resources.metrics import (
     CallKind,
     volume_stats,
 )
+from resources.memory.records import RedactionSummary
 from resources.numeric import nearest_rank
 
 # Observations per event-log query: a year of daily runs is one or two pages per asset.
@@ -92,7 +98,7 @@ def _p95(calls: Sequence[ObservedCalls], total: int) -> float:
     """Nearest-rank 95th percentile of all calls, from the samples (the slowest ones when bounded)."""
     if total == 0:
         return 0.0
-    # The same rank as resources.metrics: the ceil(0.95 n)-th smallest is the k-th largest.
+    # The same rank as resources.call_metrics: the ceil(0.95 n)-th smallest is the k-th largest.
     from_top = total - nearest_rank(total, 0.95) + 1
     tail = sorted((sample for call in calls for sample in call.latency_samples_ms), reverse=True)
     if not tail:
@@ -189,3 +195,26 @@ def format_stats(stats: Mapping[str, Mapping[str, float | int] | str]) -> str:
         )
     lines.append(f"as of {stats['timestamp']}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MetricsReport:
+    """`all_stats` from `since` on, the redactions of the events stored since, and the embedding width
+    (the seed's `avg_dimension`)."""
+
+    stats: dict[str, dict[str, float | int] | str]
+    redactions: RedactionSummary
+    embedding_dim: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The `get_all_stats()` shape with the seed's field names too, and the redactions."""
+        return with_seed_names(self.stats, self.embedding_dim) | {"redactions": asdict(self.redactions)}
+
+
+def metrics(app: App, since: date | None = None) -> MetricsReport:
+    """The model calls of every run, and the redactions, from the start of `since` (UTC) on."""
+    with open_instance(app.settings) as instance:
+        stats = all_stats(instance, since)
+    redactions = app.resources.memory.redactions(since)
+    dimension = app.settings.embedding_dim or app.model("embedding").embedding_dim or 0
+    return MetricsReport(stats, redactions, dimension)

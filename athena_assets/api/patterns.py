@@ -1,0 +1,35 @@
+"""Patterns: the knowledge consolidation found (title, kind, description, support, confidence), each with
+the events that are its evidence, read from the store the asset writes (`athena patterns`, the MCP
+`patterns` tool)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from athena_assets.api.app import App
+from resources.memory.pattern_records import PatternRecord
+from resources.memory.pattern_store import PatternStore
+from resources.memory.recall_scope import RecallScope
+
+
+def patterns(
+    app: App, since: date | None = None, kind: str | None = None, scope: RecallScope | None = None
+) -> list[PatternRecord]:
+    """Stored patterns last seen on or after `since` (all when None), of `kind` (any when None), with
+    evidence in `scope` (any when None), most supported first."""
+    memory = app.resources.memory
+    found = [p for p in PatternStore.beside(memory).patterns(since) if kind in (None, p.kind)]
+    if scope is not None and not scope.empty:
+        inside = memory.in_scope(sorted({i for p in found for i in p.evidence_event_ids}), scope)
+        found = [p for p in found if inside.intersection(p.evidence_event_ids)]
+    return found
+
+
+def patterns_json(found: list[PatternRecord]) -> list[dict[str, Any]]:
+    """`found` as JSON-ready dicts, each with its evidence events' ids and contents."""
+    return [
+        pattern.to_json()
+        | {"evidence": [{"event_id": e.event_id, "content": e.content} for e in pattern.evidence]}
+        for pattern in found
+    ]
