@@ -51,7 +51,7 @@ from athena_assets.api.instance import materialize
 from athena_assets.api.sample_history import generate_history, write_history
 from athena_assets.defs.models.assets import MODEL_FILE_KEYS, model_file_assets
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
-from resources.memory.event_files import Event
+from resources.memory.event_line import Event
 from resources.memory.recall_scope import RecallScope
 from resources.memory.records import EmbeddingRow
 from resources.memory.schema import DEFAULT_SCHEMA

@@ -37,7 +37,7 @@ from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
-from resources.memory.event_files import Event
+from resources.memory.event_line import Event
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
 from resources.models.files import ModelFilesResource
@@ -184,11 +184,14 @@ def resource_pass(resource: LlamaCppReasoningResource, calls: list[dict[str, Any
 
 
 @contextmanager
-def private_stack(home: Path, models_dir: Path | None) -> Iterator[tuple[str, str, str]]:
-    """(database URL, embeddings URL, reasoning URL) of a stack started in `home`, stopped afterwards."""
-    settings = Settings.from_env(private_stack_environment(home, models_dir))
+def private_stack(
+    home: Path, models_dir: Path | None, profile: str = "local"
+) -> Iterator[tuple[str, str, str]]:
+    """(database URL, embeddings URL, reasoning URL) of a stack of `profile`'s models started in `home`,
+    stopped afterwards."""
+    settings = Settings.from_env(private_stack_environment(home, models_dir, profile))
     models = models_for_profile(settings.model_profile)
-    files = ModelFilesResource(models_dir=str(settings.models_dir))
+    files = ModelFilesResource(models_dir=str(settings.models_dir), profile=profile)
     for role in models:
         files.fetch(role)
     stack = LocalStack(settings, models)

@@ -40,7 +40,7 @@ from athena_assets.knowledge.consolidate_day import Clients, consolidate_day
 from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
-from resources.memory.event_files import Event
+from resources.memory.event_line import Event
 from resources.memory.pattern_records import PatternRecord
 from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
@@ -166,16 +166,23 @@ def score(patterns: list[PatternRecord], history: History) -> dict[str, Any]:
     }
 
 
+def _reason_kind(reason: str) -> str:
+    """A gate rejection's reason without its quoted words: what kind of failure it is."""
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "...", reason.split(";")[0])[:70]
+
+
 def run(
-    history: History, urls: tuple[str, str, str], config: ConsolidationConfig
+    history: History, urls: tuple[str, str, str], config: ConsolidationConfig, profile: str
 ) -> list[tuple[str, dict[str, Any]]]:
     """Load, embed and consolidate `history` day by day into a new schema; the figures per method."""
     database_url, embeddings_url, reasoning_url = urls
     memory = MemoryStore(database_url=database_url, schema_name=f"quality_{uuid.uuid4().hex[:8]}")
     store = PatternStore.beside(memory)
     embeddings = LlamaCppEmbeddingResource(urls=[embeddings_url]).use_metrics(MetricsCollector())
-    prompting = models_for_profile("local")["reasoning"].prompting
-    reasoning = LlamaCppReasoningResource(urls=[reasoning_url], timeout_s=600, prompting=prompting)
+    spec = models_for_profile(profile)["reasoning"]
+    reasoning = LlamaCppReasoningResource(
+        urls=[reasoning_url], timeout_s=600, prompting=spec.prompting, judges_support=spec.judges_support
+    )
     reasoning.use_metrics(MetricsCollector())
     with embeddings, reasoning:
         memory.upsert_events(history.events)
@@ -184,9 +191,11 @@ def run(
         clients = Clients(reasoning, embeddings, memory, store)
         started = time.perf_counter()
         calls = duplicates = 0
+        rejected: Counter[str] = Counter()
         for day in days:
             report = consolidate_day(day, config, clients, MODEL_SHA256, "quality-benchmark")
             calls += report.reasoning.calls
+            rejected.update(_reason_kind(o.failure) for o in report.outcomes if o.failure and o.patterns)
             window = day - timedelta(days=config.lookback_days)
             duplicates += store.check(day, window).same_evidence_duplicates
         seconds = time.perf_counter() - started
@@ -196,9 +205,11 @@ def run(
         for method in ("llm", "extractive")
     ]
     total = score(patterns, history) | {
+        "llm_patterns": sum(p.method == "llm" for p in patterns),
         "duplicates": duplicates,
         "calls": calls,
         "seconds": seconds,
+        "rejected": rejected,
     }
     return [*rows, ("all", total)]
 
@@ -211,6 +222,7 @@ def main() -> None:
     parser.add_argument("--history", choices=["sample", "generated", "both"], default="both")
     parser.add_argument("--models-dir", type=Path, help="reuse model files from here (default: a temp dir)")
     parser.add_argument("--threshold", type=float, help="similarity_threshold (default: the config's)")
+    parser.add_argument("--profile", default="local", help="the models profile (models.toml) to measure")
     args = parser.parse_args()
     config = ConsolidationConfig(**({"similarity_threshold": args.threshold} if args.threshold else {}))
     histories = {"sample": [sample_history()], "generated": [generated_history()]}
@@ -223,11 +235,11 @@ def main() -> None:
     )
     with (
         tempfile.TemporaryDirectory(prefix="athena-quality-") as home,
-        private_stack(Path(home), args.models_dir) as urls,
+        private_stack(Path(home), args.models_dir, args.profile) as urls,
     ):
         print(header)
         for history in chosen:
-            for method, figures in run(history, urls, config):
+            for method, figures in run(history, urls, config, args.profile):
                 print(
                     f"{history.name:10} {method:10} {figures['patterns']:8.0f} "
                     f"{figures['covered']:4.0f} / {figures['themes']:<2.0f} {figures['purity']:6.2f} "
@@ -236,6 +248,12 @@ def main() -> None:
                     f"{figures.get('seconds', 0):7.0f}  missed: {figures['missed']}",
                     flush=True,
                 )
+                if method == "all":
+                    llm = figures["llm_patterns"]
+                    share = llm / figures["patterns"] if figures["patterns"] else 0.0
+                    print(f"{'':10} llm-written share {share:.0%}; answers rejected by the gate, by reason:")
+                    for reason, count in figures["rejected"].most_common():
+                        print(f"{'':10}   {count:3d}  {reason}", flush=True)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from consolidation import private_stack
 from athena_assets.defs.memory.embeddings import embed_events
 from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
-from resources.memory.event_files import Event
+from resources.memory.event_line import Event
 from resources.memory.recall_scope import RecallScope
 from resources.memory.store import MemoryStore
 

@@ -3,7 +3,9 @@ prompt, with its token counts and savings (the MCP `context` tool)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from athena_assets.api.app import App
@@ -26,3 +28,20 @@ def context(app: App, day: date | None = None) -> dict[str, Any]:
         "dollars_saved": figures.dollars_saved,
         "method": figures.method,
     }
+
+
+@dataclass(frozen=True)
+class PromptSavings:
+    """What compression saved over every stored day, and where `day`'s prompt file is."""
+
+    prompts: int
+    tokens_saved: int
+    dollars_saved: float
+    file: Path
+
+
+def prompt_savings(app: App, day: date) -> PromptSavings:
+    """The compressed prompts' totals, and the file of `day`'s prompt."""
+    store = app.resources.prompt_store
+    prompts, tokens_saved, dollars_saved = store.totals()
+    return PromptSavings(prompts, tokens_saved, dollars_saved, store.file_for(day))

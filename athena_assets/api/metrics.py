@@ -34,7 +34,7 @@ from resources.call_metrics import (
     CallKind,
     volume_stats,
 )
-from resources.memory.records import RedactionSummary
+from resources.memory.records import RedactionSummary, StoreStats
 from resources.numeric import nearest_rank
 
 # Observations per event-log query: a year of daily runs is one or two pages per asset.
@@ -209,6 +209,11 @@ class MetricsReport:
     def to_json(self) -> dict[str, Any]:
         """The `get_all_stats()` shape with the seed's field names too, and the redactions."""
         return with_seed_names(self.stats, self.embedding_dim) | {"redactions": asdict(self.redactions)}
+
+
+def store_stats(app: App) -> StoreStats:
+    """Row counts of the memory: events, vectors, dead letters, and the days with events."""
+    return app.resources.memory.stats()
 
 
 def metrics(app: App, since: date | None = None) -> MetricsReport:

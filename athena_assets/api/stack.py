@@ -11,6 +11,8 @@ from pathlib import Path
 from athena_assets.api.app import App
 from athena_assets.api.instance import materialize, open_instance
 from athena_assets.defs.models.assets import model_file_assets
+from resources.llamacpp.embedding import EmbeddingResult
+from resources.llamacpp.reasoning import ReasoningResult
 from resources.models.manifest import models_for_profile
 from resources.stack.crash_report import Crash
 from resources.stack.local import LocalStack, PartStatus
@@ -74,6 +76,25 @@ def stack_up(app: App) -> StackUp:
         materialize_models(app)
     stack.start_llama_servers()
     return StackUp(stack.status(), info.notes if info else ())
+
+
+@dataclass(frozen=True)
+class ModelsAnswer:
+    """One answer of each model server: a vector of `text`, and the reasoning model's reply to `question`."""
+
+    text: str
+    vector: EmbeddingResult
+    question: str
+    reply: ReasoningResult
+
+
+def ask_both_models(app: App) -> ModelsAnswer:
+    """Ask each model server once: is it up and serving the model it should?"""
+    resources = app.resources
+    text = "Dagster materialised the embedding model file."
+    question = "At what temperature in degrees Celsius does water boil at sea level? Answer in a few words."
+    reply = resources.reasoning.ask(question, max_tokens=16, temperature=0)
+    return ModelsAnswer(text, resources.embeddings.embed(text), question, reply)
 
 
 def stack_down(app: App) -> list[str]:

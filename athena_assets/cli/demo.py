@@ -9,11 +9,13 @@ from datetime import timedelta
 
 from athena_assets.api.app import App, Settings
 from athena_assets.api.backfill import backfill
+from athena_assets.api.context import prompt_savings
 from athena_assets.api.ingest import ingest
+from athena_assets.api.metrics import store_stats
 from athena_assets.api.patterns import patterns
 from athena_assets.api.recall import recall
 from athena_assets.api.sample_history import BUNDLED_DAYS, BUNDLED_FILE, BUNDLED_START
-from athena_assets.api.stack import materialize_models, stack_up
+from athena_assets.api.stack import ask_both_models, materialize_models, stack_up
 
 # A week: the known-pattern shortcut makes a theme cost one model call, so a week takes about a minute.
 CONSOLIDATED_DAYS = 7
@@ -44,19 +46,15 @@ def run_demo(settings: Settings) -> int:
     for part in started.parts:
         _say(f"   {part.name:<20} {'up' if part.healthy else 'DOWN':<5} {part.address}  {part.detail}")
 
-    resources = app.resources
-    vector = resources.embeddings.embed("Dagster materialised the embedding model file.")
+    answers = ask_both_models(app)
+    vector, reply = answers.vector, answers.reply
     _say(
         f"== 3. one embedding: {vector.dimension} dimensions, {vector.tokens} tokens, "
         f"first values {[round(value, 4) for value in vector.embedding[:4]]}"
     )
-    # The offline model is a base model: it continues text, so it is asked to complete a known fact.
-    question = "Water boils at a temperature of"
-    reply = resources.reasoning.complete(question, max_tokens=8, temperature=0, stop=["\n", "."])
-    _say(
-        f"   one completion ({reply.output_tokens} tokens, {reply.tokens_per_second:.0f} tokens/s): "
-        f"{question}{reply.text.rstrip()}"
-    )
+    speed = f"{reply.output_tokens} tokens, {reply.tokens_per_second:.0f} tokens/s"
+    _say(f"   one question ({speed}): {answers.question}")
+    _say(f"   answer: {reply.text.strip()}")
 
     _say(f"== 4. ingest the sample history ({BUNDLED_FILE.name})")
     for report in ingest(app, [BUNDLED_FILE]):
@@ -74,7 +72,7 @@ def run_demo(settings: Settings) -> int:
         _say(f"   run {run.run_id}: {run.first}..{run.last} {'ok' if run.success else 'FAILED'}")
     if not all(run.success for run in runs):
         return 1
-    stats = resources.memory.stats()
+    stats = store_stats(app)
     _say(
         f"   stored: {stats.events} events over {stats.days} days, {stats.embeddings} vectors, "
         f"{stats.dead_letters} dead letters"
@@ -99,9 +97,9 @@ def run_demo(settings: Settings) -> int:
         _say(f"      {pattern.description[:150]}")
         for event in pattern.evidence[:2]:
             _say(f"      - {event.occurred_at:%Y-%m-%d} {event.content[:110]}")
-    prompts, tokens_saved, dollars_saved = resources.prompt_store.totals()
+    saved = prompt_savings(app, last)
     _say(
-        f"   {prompts} prompts, {tokens_saved} tokens saved (${dollars_saved:.5f}); "
-        f"latest: {resources.prompt_store.file_for(last)}"
+        f"   {saved.prompts} prompts, {saved.tokens_saved} tokens saved (${saved.dollars_saved:.5f}); "
+        f"latest: {saved.file}"
     )
     return 0

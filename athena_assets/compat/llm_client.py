@@ -115,16 +115,9 @@ class LocalLLMClient:
         top_p: float = 0.9,
     ) -> ReasoningResult:
         """The model's answer to `prompt` after an optional `system` prompt."""
-        if self.reasoning.prompting == "few-shot":
-            # A base model has no chat template: it continues the text, as the seed asked every model.
-            text = f"{system}\n\n{prompt}" if system else prompt
-            result = await asyncio.to_thread(
-                self.reasoning.complete, text, max_tokens, temperature, top_p=top_p
-            )
-        else:
-            result = await asyncio.to_thread(
-                self.reasoning.reason, prompt, system, max_tokens, temperature, top_p=top_p
-            )
+        result = await asyncio.to_thread(
+            self.reasoning.ask, prompt, system, max_tokens, temperature, top_p=top_p
+        )
         return ReasoningResult(result.text, result.output_tokens, result.latency_ms)
 
     async def compress_prompt(

@@ -76,6 +76,7 @@ class AthenaResources:
                 api_key=api_key,
                 model_name=models["reasoning"].name,
                 prompting=models["reasoning"].prompting,
+                judges_support=models["reasoning"].judges_support,
                 # One answer of a few hundred tokens can take minutes on a busy CPU; a nightly run waits.
                 timeout_s=300.0,
             ),

@@ -8,11 +8,11 @@ under the sha256 of its exact request, and a re-run reuses it instead of asking 
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from athena_assets.knowledge import cluster_prompt
+from athena_assets.knowledge import cluster_prompt, support_judge
 from athena_assets.knowledge.clustering import Cluster
 from athena_assets.knowledge.config import ConsolidationConfig
 from resources.llamacpp.http import LlamaCppInputError, LlamaCppOutputError
@@ -38,6 +38,7 @@ class Prompting:
     reasoning_model: str
     frame_tokens: int | None = None
     results: list[ReasoningResult] = field(default_factory=list)
+    judged: dict[str, Any] = field(default_factory=dict)
 
     @property
     def few_shot(self) -> bool:
@@ -134,6 +135,37 @@ class Prompting:
             if reason is None:
                 return answer, None, calls, reused
         return None, reason, calls, reused
+
+    def judge(self, cluster: Cluster, evidence: Sequence[str], statement: str) -> bool | None:
+        """Whether the model judges `statement` supported by `evidence` (`support_judge.py`), or None
+        where the model is not trusted to judge (`judges_support`) or gave no answer. Remembered like
+        every answer, so a re-run judges the same."""
+        if not self.reasoning.judges_support:
+            return None
+        system, prompt = support_judge.question(evidence, statement)
+        schema, tokens = support_judge.SCHEMA, support_judge.MAX_TOKENS
+        key = request_sha256(self.reasoning_model, system, prompt, schema, tokens, 0.0, cluster.seed)
+        remembers = self.store is not None and self.config.reuse_answers
+        answer = self.judged.get(key) or (self.store.remembered_answer(key) if remembers else None)
+        if answer is None:
+            try:
+                result = self.reasoning.reason(
+                    prompt,
+                    system=system,
+                    max_tokens=tokens,
+                    temperature=0,
+                    json_schema=schema,
+                    seed=cluster.seed,
+                )
+            except (LlamaCppOutputError, LlamaCppInputError):
+                return None
+            self.results.append(result)
+            answer = result.parsed
+            if self.store is not None:
+                version = f"judge-{support_judge.JUDGE_VERSION}"
+                self.store.remember_answer(key, cluster.key, version, answer, result.output_tokens)
+        self.judged[key] = answer  # the gate sees each draft twice: while asking, and after
+        return support_judge.verdict(answer)
 
     def _generate(
         self, text: str, system: str, schema: dict[str, Any], temperature: float, seed: int

@@ -5,8 +5,9 @@ copies a two-character label reliably and a 40-character id rarely; the answer s
 as an `enum`, so grammar-constrained generation can only cite events that were shown.
 
 Two ways of asking, chosen by the model (the manifest's `prompting`):
-- `chat`, for an instruction model (production Qwen2.5-7B-Instruct): a system message and a question,
-  answered as `{"patterns": [...]}` (up to `max_patterns_per_cluster`).
+- `chat`, for an instruction model (the offline Qwen2.5-Coder-Instruct, production Qwen2.5-7B-Instruct):
+  a system message with one worked example, then the question and the events, answered as compact
+  `{"patterns": [...]}` (up to `max_patterns_per_cluster`).
 - `few-shot`, for a base model (offline Gemma 3 270M), which continues text and follows no instruction:
   two worked examples of events and their pattern as one line of compact JSON, then the cluster's
   events and `Pattern: `, continued under the grammar of one pattern. On the sample this passes the gate
@@ -20,7 +21,7 @@ Bump `PROMPT_VERSION` whenever the wording, the schema or the label scheme chang
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-PROMPT_VERSION = "3"
+PROMPT_VERSION = "4"
 
 KINDS: tuple[str, ...] = (
     "procedure",
@@ -36,19 +37,34 @@ KINDS: tuple[str, ...] = (
 # Words, not numbers: a 270M model asked for a number in [0, 1] answers 2; an enum cannot go wrong.
 CONFIDENCE_LEVELS: Mapping[str, float] = {"low": 0.3, "medium": 0.6, "high": 0.9}
 
-SYSTEM = (
-    "You consolidate the memory of an AI assistant: you read related events and write down the lasting "
-    "pattern they show (a preference, a habit, a fact, a procedure, or a problem and its solution), "
-    "citing the events that support it. Answer with JSON only."
+_ROLE = (
+    "You consolidate the memory of an AI coding assistant. You read related events and write down the "
+    "lasting lesson they teach: a fact that stays true, what to do about a problem, a procedure, a decision, "
+    "or what the user prefers, stated in general terms so that it helps in a later session. You cite the "
+    "events that support it, and you never say anything they do not. Answer with JSON only."
 )
+# On a subject far from any history, so that a copied phrase is caught by the gate (`EXAMPLE_WORDS`).
+_CHAT_EXAMPLE = (
+    "Example. Events:\n"
+    "E1: npm install -g failed with EACCES on the build box\n"
+    "E2: fixed the npm EACCES error by setting the global prefix to ~/.npm-global\n"
+    "E3: EACCES again from npm install -g on the new laptop; the same prefix fix worked\n"
+    'Answer: {"patterns":[{"title":"npm EACCES fixed by a user-owned global prefix",'
+    '"kind":"problem-solution","description":"Global npm installs fail with EACCES until the prefix '
+    'points to ~/.npm-global.","confidence":"high","evidence":["E1","E2","E3"]}]}'
+)
+SYSTEM = f"{_ROLE}\n\n{_CHAT_EXAMPLE}"
 
-_HEADER = "Related events from the assistant's memory:"
-
+# The question comes before the events, so every prompt of a day starts with the same text and
+# llama-server reuses its cached prefix (`cache_prompt`).
 _QUESTION = (
-    "What lasting patterns do these events show (at most {max_patterns})? For each, give a short title "
-    "that names its subject, a kind ({kinds}), a one-sentence description, a confidence (low, medium or "
-    "high), and the labels of the events that support it."
+    "What lasting pattern do the events below show (at most {max_patterns})? Give: a title of 3 to 8 "
+    "words naming the specific subject (the tool, error, file or setting), never a bare category such "
+    "as Preference or Bug; a kind ({kinds}); a description, one sentence that states the lesson in "
+    "general terms with the events' own words, not a copy of one event; a confidence (low, medium or "
+    "high); and the labels of the events that support it."
 )
+_HEADER = "Events:"
 
 
 FEW_SHOT = """Each block lists related events from an AI assistant's memory, then the lasting pattern they \
@@ -95,7 +111,7 @@ def event_line(label: str, content: str, max_chars: int) -> str:
 def build_prompt(lines: Sequence[str], max_patterns: int) -> str:
     """The user message for a cluster whose events are `lines` (see `event_line`)."""
     question = _QUESTION.format(max_patterns=max_patterns, kinds=", ".join(KINDS))
-    return "\n".join([_HEADER, *lines, "", question])
+    return "\n".join([question, "", _HEADER, *lines])
 
 
 def build_completion(lines: Sequence[str]) -> str:
@@ -151,3 +167,9 @@ def pattern_schema(
         "required": ["title", "kind", "description", "confidence", "evidence"],
         "additionalProperties": False,
     }
+
+
+def instruction_text() -> str:
+    """Every word the prompts instruct with (not their examples): a title made only of these was taken
+    from the prompt, not from the events."""
+    return f"{_ROLE} {build_prompt([], 1)} {FEW_SHOT.splitlines()[0]} {' '.join(KINDS)}"

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -85,11 +86,12 @@ def consolidate_cluster(
         failure = "not one event fits max_prompt_tokens"
         return ClusterOutcome(cluster.key, members, 0, trimmed, 0, 0, 0, 0, failure), []
     labels = [cluster_prompt.event_label(position) for position in range(len(shown_ids))]
+    judge = partial(prompting.judge, cluster) if prompting.reasoning.judges_support else None
     if known is not None:
         draft = PatternDraft(
             known.title, known.description, known.kind, known.confidence, tuple(shown_ids), known.method
         )
-        if gate([draft], content)[0]:
+        if gate([draft], content, judge)[0]:
             outcome = ClusterOutcome(
                 cluster.key, members, len(shown_ids), trimmed, 0, 1, 0, 0, method=known.method,
                 known=known.title,
@@ -102,13 +104,13 @@ def consolidate_cluster(
     ]
 
     def usable(answer: Any) -> str | None:
-        accepted, reasons = gate(map_answer(answer, label_ids).drafts, content)
+        accepted, reasons = gate(map_answer(answer, label_ids).drafts, content, judge)
         return None if accepted else "; ".join(reasons) or "the answer held no pattern with evidence"
 
     answer, failure, calls, reused = prompting.ask(cluster, lines, labels, usable)
     if answer is not None:
         mapped = map_answer(answer, label_ids)
-        drafts, rejected = gate(mapped.drafts, content)
+        drafts, rejected = gate(mapped.drafts, content, judge)
         discarded, dropped = mapped.discarded + len(rejected), mapped.evidence_dropped
     else:
         config = prompting.config

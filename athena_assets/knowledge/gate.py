@@ -8,11 +8,11 @@ an extractive pattern built from its own events, see `extractive_pattern.py`).
 """
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from athena_assets.knowledge.cluster_prompt import EXAMPLE_WORDS, FEW_SHOT, KINDS, SYSTEM, build_prompt
+from athena_assets.knowledge.cluster_prompt import EXAMPLE_WORDS, instruction_text
 from athena_assets.knowledge.clustering import PatternDraft
 
 _WORD = re.compile(r"[a-z][a-z0-9_\-]{2,}")
@@ -43,8 +43,9 @@ _GENERIC = {
     "unknown",
 }
 # Words of the prompt's frame: a title made only of them describes the task, not the events.
-_INSTRUCTIONS = f"{SYSTEM} {build_prompt([], 1)} {FEW_SHOT.splitlines()[0]} {' '.join(KINDS)}"
-_PROMPT_WORDS = frozenset(_WORD.findall(_INSTRUCTIONS.lower()))
+# Whether the evidence events (texts) support a statement: True, False, or None for no judgement.
+Judge = Callable[[Sequence[str], str], bool | None]
+_PROMPT_WORDS = frozenset(_WORD.findall(instruction_text().lower()))
 
 
 def content_words(text: str) -> set[str]:
@@ -78,10 +79,17 @@ def _normalised(text: str) -> str:
 
 
 def rejection(
-    draft: PatternDraft, evidence_texts: Sequence[str], accepted: Iterable[PatternDraft]
+    draft: PatternDraft,
+    evidence_texts: Sequence[str],
+    accepted: Iterable[PatternDraft],
+    judge: Judge | None = None,
 ) -> str | None:
     """Why `draft` must not be stored, or None when it passes; `evidence_texts` are its evidence events'
-    contents, `accepted` the patterns of the same cluster that passed before it."""
+    contents, `accepted` the patterns of the same cluster that passed before it.
+
+    The word rules judge grounding by words. Where they refuse a description, a `judge` (a model
+    trusted to judge meaning) decides instead: a correct abstraction in other words than the events'
+    passes, a claim they do not make stays refused. Only those descriptions cost a judgement."""
     title, description = draft.title.strip(), draft.description.strip()
     title_words, description_words = content_words(title), content_words(description)
     per_event = [content_words(text) for text in evidence_texts]
@@ -100,6 +108,28 @@ def rejection(
         return f"title {title!r} names fewer than half of its evidence events"
     if _normalised(description).startswith(_normalised(title)) and len(description_words - title_words) < 2:
         return f"description {description!r} only repeats the title"
+    for other in accepted:
+        if set(other.evidence_ids) == set(draft.evidence_ids) or _normalised(other.title) == _normalised(
+            title
+        ):
+            return f"repeats the cluster's pattern {other.title!r}"
+    words = _ungrounded(title, description, evidence_texts, description_words, evidence_words)
+    if words is None or judge is None:
+        return words
+    verdict = judge(evidence_texts, description)
+    if verdict is None:
+        return words
+    return None if verdict else f"{words}, and the model judges it unsupported"
+
+
+def _ungrounded(
+    title: str,
+    description: str,
+    evidence_texts: Sequence[str],
+    description_words: set[str],
+    evidence_words: set[str],
+) -> str | None:
+    """Why the words of `description` are not grounded in the evidence's, or None."""
     if len(description_words & evidence_words) < 2:
         return f"description {description!r} is not grounded in its evidence"
     claim = ungrounded_sentence(description, evidence_words)
@@ -108,20 +138,18 @@ def rejection(
     negated = _NEGATION.search(f"{title} {description}")
     if negated and not any(_NEGATION.search(text) for text in evidence_texts):
         return f"pattern {title!r} negates what its evidence states"
-    for other in accepted:
-        if set(other.evidence_ids) == set(draft.evidence_ids) or _normalised(other.title) == _normalised(
-            title
-        ):
-            return f"repeats the cluster's pattern {other.title!r}"
     return None
 
 
-def gate(drafts: Sequence[PatternDraft], content: Mapping[str, str]) -> tuple[list[PatternDraft], list[str]]:
-    """The drafts that pass, in order, and the reasons of those that do not."""
+def gate(
+    drafts: Sequence[PatternDraft], content: Mapping[str, str], judge: Judge | None = None
+) -> tuple[list[PatternDraft], list[str]]:
+    """The drafts that pass, in order, and the reasons of those that do not (`judge`: see `rejection`)."""
     accepted: list[PatternDraft] = []
     reasons: list[str] = []
     for draft in drafts:
-        reason = rejection(draft, [content[event_id] for event_id in draft.evidence_ids], accepted)
+        evidence = [content[event_id] for event_id in draft.evidence_ids]
+        reason = rejection(draft, evidence, accepted, judge)
         if reason is None:
             accepted.append(draft)
         else:

@@ -235,3 +235,44 @@ def test_the_gate_refuses_a_pattern_that_contradicts_or_adds_to_its_evidence() -
     assert ungrounded_sentence("Making it.", {"take"}) == "Making it."
     # A negation the evidence itself makes may be repeated.
     assert rejection(negated, [f"{FREE_PORTS[0]} They do not use 5432.", FREE_PORTS[1]], []) is None
+
+
+def _judging(description: str, verdicts: dict[str, bool], judges: bool = True) -> ScriptedReasoner:
+    """A model whose pattern has `description`, and which judges statements as `verdicts` says."""
+
+    def answer(prompt: str, schema: dict[str, Any] | None) -> Any:
+        if schema is not None and "supported" in schema["properties"]:
+            return {"supported": next(v for words, v in verdicts.items() if words in prompt)}
+        return {"patterns": [PATTERN | {"description": description, "evidence": ["E1", "E2", "E3"]}]}
+
+    return ScriptedReasoner(answer, judges_support=judges)
+
+
+def test_a_trusted_model_judges_meaning_where_the_words_fall_short() -> None:
+    # An abstraction in words the events do not use: the word rules refuse it, the judge accepts it.
+    abstract = "Slow database start-up makes CI fixtures give up; wait for readiness instead."
+    assert "not grounded" in (rejection(_draft("Postgres socket", abstract), list(EVENTS.values()), []) or "")
+    reasoner = _judging(abstract, {"Slow database": True})
+    outcome, [draft] = consolidate_cluster(_cluster(), EVENTS, _prompting(reasoner))
+    assert (draft.method, draft.description, outcome.calls) == ("llm", abstract, 1)
+    judged = [p for p in reasoner.prompts if p.startswith("Events:")]
+    assert len(judged) == 1, "judged once, though the gate sees the draft twice"
+
+    # A claim the words refuse and the model judges unsupported too: refused, then the extractive pattern.
+    false_claim = "Every runner needs a kernel upgrade before any database can start."
+    liar = _judging(false_claim, {"kernel upgrade": False})
+    outcome, [fallback] = consolidate_cluster(_cluster(), EVENTS, _prompting(liar))
+    assert fallback.method == "extractive" and "judges it unsupported" in (outcome.failure or "")
+
+    # A description the words already ground costs no judgement.
+    grounded = _judging(PATTERN["description"], {})
+    consolidate_cluster(_cluster(), EVENTS, _prompting(grounded))
+    assert not [p for p in grounded.prompts if p.startswith("Events:")]
+
+
+def test_a_model_not_trusted_to_judge_is_never_asked() -> None:
+    abstract = "Slow database start-up makes CI fixtures give up; wait for readiness instead."
+    reasoner = _judging(abstract, {"Slow database": True}, judges=False)
+    _, [draft] = consolidate_cluster(_cluster(), EVENTS, _prompting(reasoner))
+    assert draft.method == "extractive", "the word rules decide, and they refuse the abstraction"
+    assert not [p for p in reasoner.prompts if p.startswith("Events:")]

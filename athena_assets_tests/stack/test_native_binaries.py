@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from resources.stack.llama_server import llama_server_binary
-from resources.stack.postgres import (
+from resources.stack.postgres_data_dir import (
     PGVECTOR_LIBRARY,
     POSTGRES_BIN_PATH,
     SUPERUSER,

@@ -18,13 +18,8 @@ import pytest
 
 from resources.stack.liveness import process_runs
 from resources.stack.llama_server import free_port
-from resources.stack.postgres import (
-    SYSTEM_USER_WHEN_ROOT,
-    initialise_data_dir,
-    passfile_of,
-    start_postgres,
-    stop_postgres,
-)
+from resources.stack.postgres import start_postgres, stop_postgres
+from resources.stack.postgres_data_dir import SYSTEM_USER_WHEN_ROOT, initialise_data_dir, passfile_of
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a hand-over between system users needs root")

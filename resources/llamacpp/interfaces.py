@@ -41,6 +41,11 @@ class Reasoner(Protocol):
         """'chat' (ask with `reason`) or 'few-shot' (a base model: continue worked examples, `complete`)."""
         ...
 
+    @property
+    def judges_support(self) -> bool:
+        """Whether the model's yes/no judgement of a statement against evidence can be relied on."""
+        ...
+
     def use_metrics(self, collector: MetricsCollector) -> Self:
         """Record into `collector` from now on."""
         ...

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from resources.llamacpp.base import LlamaCppResourceBase
+from resources.llamacpp.compact_grammar import UnsupportedSchemaError, compact_grammar
 from resources.llamacpp.http import (
     LlamaCppError,
     LlamaCppInputError,
@@ -61,6 +62,22 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
         description="Stop strings sent with every request.",
     )
 
+    judges_support: bool = Field(
+        default=False,
+        description="Whether the model's yes/no judgement of a statement against evidence is reliable "
+        "enough for the consolidation's gate (benchmarks/support_judge.py measures it per model).",
+    )
+    compact_json: bool = Field(
+        default=True,
+        description="Constrain JSON answers to compact JSON (no whitespace between tokens): about a third "
+        "fewer generated tokens than the pretty-printed JSON the schema's own grammar lets a model write.",
+    )
+    cache_prompt: bool = Field(
+        default=True,
+        description="Let llama-server reuse the cached prefix a request shares with the one before (the "
+        "system message and the question of every consolidation prompt).",
+    )
+
     def reason(
         self,
         prompt: str,
@@ -88,6 +105,7 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
             "max_tokens": limit,
             "temperature": self.temperature if temperature is None else temperature,
             "stream": False,
+            "cache_prompt": self.cache_prompt,
         }
         if self.stop:
             payload["stop"] = list(self.stop)
@@ -96,10 +114,7 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
         if top_p is not None:
             payload["top_p"] = top_p
         if json_schema is not None:
-            payload["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "strict": True, "schema": json_schema},
-            }
+            payload |= _constrained(json_schema, self.compact_json, chat=True)
         return self._generate("/v1/chat/completions", payload, limit, json_schema)
 
     def complete(
@@ -125,14 +140,31 @@ class LlamaCppReasoningResource(LlamaCppResourceBase):
             "temperature": self.temperature if temperature is None else temperature,
             "stream": False,
             "stop": list(self.stop if stop is None else stop),
+            "cache_prompt": self.cache_prompt,
         }
         if seed is not None:
             payload["seed"] = seed
         if top_p is not None:
             payload["top_p"] = top_p
         if json_schema is not None:
-            payload["json_schema"] = json_schema
+            payload |= _constrained(json_schema, self.compact_json, chat=False)
         return self._generate("/v1/completions", payload, limit, json_schema)
+
+    def ask(
+        self,
+        prompt: str,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        *,
+        top_p: float | None = None,
+    ) -> ReasoningResult:
+        """Ask the model the way it is best asked (`prompting`): an instruction model through its chat
+        template (`reason`), a base model by continuing the text (`complete`, the system text first)."""
+        if self.prompting == "few-shot":
+            text = f"{system}\n\n{prompt}" if system else prompt
+            return self.complete(text, max_tokens, temperature, top_p=top_p)
+        return self.reason(prompt, system, max_tokens, temperature, top_p=top_p)
 
     def _generate(
         self, path: str, payload: dict[str, Any], limit: int, json_schema: dict[str, Any] | None
@@ -196,3 +228,21 @@ def _parse(text: str, finish_reason: str, limit: int, json_schema: dict[str, Any
     if errors:
         raise LlamaCppOutputError(f"the answer does not match the schema: {'; '.join(errors[:5])}")
     return parsed
+
+
+def _constrained(json_schema: dict[str, Any], compact: bool, chat: bool) -> dict[str, Any]:
+    """The request fields that constrain generation to `json_schema`: a compact grammar where the
+    schema allows one (`compact_grammar.py`), else the schema itself (llama-server's own grammar)."""
+    if compact:
+        try:
+            return {"grammar": compact_grammar(json_schema)}
+        except UnsupportedSchemaError:
+            pass
+    if not chat:
+        return {"json_schema": json_schema}
+    return {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "strict": True, "schema": json_schema},
+        }
+    }

@@ -59,11 +59,12 @@ Answer = Callable[[str, dict[str, Any] | None], Any]
 class ScriptedReasoner:
     """A `Reasoner` whose answers a test writes; every call is recorded like a real one."""
 
-    def __init__(self, answer: Answer, prompting: str = "chat") -> None:
+    def __init__(self, answer: Answer, prompting: str = "chat", judges_support: bool = False) -> None:
         self._answer = answer
         self._metrics = MetricsCollector()
         self.prompts: list[str] = []
         self.prompting = prompting
+        self.judges_support = judges_support
 
     @property
     def metrics(self) -> MetricsCollector:

@@ -24,7 +24,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from resources.memory.event_files import Event, ParsedFile, parse_event_bytes, parse_event_file
+from resources.memory.event_files import ParsedFile, parse_event_bytes, parse_event_file
+from resources.memory.event_line import Event
 from resources.memory.redaction import Redactor
 
 _HASH_CHARS = 16

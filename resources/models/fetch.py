@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from resources.models.fetch_report import models_dir_lock, terminal_progress, write_models_readme
 from resources.models.file_sha import remembered_sha256
+from resources.models.gguf_header import GGUFHeaderError, read_gguf_header
 from resources.models.http_download import (
     FetchError,
     FetchResult,
@@ -121,11 +122,42 @@ def _verify(spec: ModelSpec, part: Path, got: PartResult, pin: Path | None) -> N
         else f"delete {pin.name} (or state size_bytes and sha256 in models.toml)"
     )
     raise ChecksumMismatchError(
-        f"{spec.source} gave {got.size_bytes} bytes with sha256 {got.sha256}, but {expected} "
+        f"{source_label(spec)} gave {got.size_bytes} bytes with sha256 {got.sha256}, but {expected} "
         f"{spec.size_bytes if spec.size_bytes is not None else 'any number of'} bytes with sha256 "
         f"{spec.sha256 or '(not given)'}; the partial file was removed. Run again; if the model changed "
         f"on purpose, {fix}"
     )
+
+
+def source_label(spec: ModelSpec) -> str:
+    """`spec.source` as a user finds it: a split model names the packages that carry its parts."""
+    if spec.source_scheme != "pypi-parts":
+        return spec.source
+    package = urlsplit(spec.source).netloc.replace("_", "-")
+    return f"{spec.source} (the packages {package}1 .. {package}{spec.parts})"
+
+
+def _check_header(spec: ModelSpec, part: Path) -> None:
+    """Remove `part` and raise `ChecksumMismatchError` unless its GGUF header says what the manifest
+    expects (architecture, a chat template), where it states any."""
+    if spec.architecture is None and spec.chat_template is None:
+        return
+    try:
+        header = read_gguf_header(part)
+    except GGUFHeaderError as err:
+        problem = str(err)
+    else:
+        problem = ""
+        if spec.architecture is not None and header.architecture != spec.architecture:
+            problem = f"its architecture is {header.architecture!r}, not {spec.architecture!r}"
+        elif spec.chat_template is not None and header.has_chat_template != spec.chat_template:
+            problem = "it has no chat template" if spec.chat_template else "it has a chat template"
+    if problem:
+        part.unlink(missing_ok=True)
+        raise ChecksumMismatchError(
+            f"{source_label(spec)} is not the model models.toml names ({spec.name}): {problem}; the "
+            "partial file was removed. Reinstall the package(s) from PyPI, or fix the entry in models.toml"
+        )
 
 
 def fetch_model(
@@ -182,6 +214,7 @@ def fetch_model(
         else:
             got = LOCAL_SOURCES[scheme](spec, part, progress, disk_free)
         _verify(spec, part, got, pin)
+        _check_header(spec, part)
         part.replace(target)
         if pin is not None and spec.sha256 is None:
             _record_pin(pin, spec, got.size_bytes, got.sha256)

