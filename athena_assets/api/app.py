@@ -38,9 +38,14 @@ class App:
 
         return AthenaResources.for_direct_use(self.settings)
 
+    @cached_property
+    def models(self) -> dict[Role, ModelSpec]:
+        """The configured profile's models (the manifest read once, not on every recall)."""
+        return models_for_profile(self.settings.model_profile)
+
     def model(self, role: Role) -> ModelSpec:
         """The manifest entry of the `role` model in the configured profile."""
-        return models_for_profile(self.settings.model_profile)[role]
+        return self.models[role]
 
     def model_sha256(self, role: Role) -> str:
         """The identity of the `role` model: its file's sha256, the one source every path reads

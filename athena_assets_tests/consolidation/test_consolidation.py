@@ -33,6 +33,7 @@ from athena_assets_tests.helpers import StackHandle, embed_day
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.memory.pattern_records import NewObservation
 from resources.memory.pattern_store import PatternStore
+from resources.memory.recall_scope import RecallScope
 from resources.stack.llama_server import free_port
 
 DAY_ONE = date(2026, 11, 2)
@@ -316,8 +317,20 @@ def test_the_reasoning_server_down_fails_the_run_naming_it_and_changes_nothing(
 
 
 @pytest.mark.timeout(120)
-def test_list_patterns_reads_the_configured_store(stack) -> None:
-    assert isinstance(patterns(App(stack.settings), since=DAY_ONE), list)
+def test_the_patterns_use_case_filters_by_day_kind_and_scope(stack, pipeline, tmp_path) -> None:
+    """`api.patterns` (what `athena patterns` and the MCP tool call) over the asset's store."""
+    _load(stack, pipeline, tmp_path, DAY_ONE, _events(DAY_ONE, "pg", "d1") + _events(DAY_ONE, "dark", "d1"))
+    _consolidate(stack, pipeline, DAY_ONE)
+    app = App(stack.settings)
+    app.__dict__["resources"] = pipeline  # the private schema instead of the deployment's (cached_property)
+    found = patterns(app)
+    assert len(found) == 2, [p.title for p in found]
+    assert patterns(app, since=DAY_TWO) == [], "last seen before the day asked for"
+    one = found[0]
+    assert {p.pattern_id for p in patterns(app, kind=one.kind)} >= {one.pattern_id}
+    assert patterns(app, kind="no-such-kind") == []
+    assert len(patterns(app, scope=RecallScope(source="test"))) == 2, "every evidence event's source"
+    assert patterns(app, scope=RecallScope(source="elsewhere")) == []
 
 
 @pytest.mark.timeout(300)
