@@ -203,6 +203,27 @@ def private_stack(
         stack.down()
 
 
+@contextmanager
+def loaded_clients(
+    urls: tuple[str, str, str], profile: str, events: list[Event], model_sha256: str, prefix: str
+) -> Iterator[Clients]:
+    """The clients of a consolidation over `events`, stored and embedded into a new schema of the
+    stack at `urls` (named `prefix` and a random suffix), with `profile`'s reasoning model."""
+    database_url, embeddings_url, reasoning_url = urls
+    memory = MemoryStore(database_url=database_url, schema_name=f"{prefix}_{uuid.uuid4().hex[:8]}")
+    embeddings = LlamaCppEmbeddingResource(urls=[embeddings_url]).use_metrics(MetricsCollector())
+    spec = models_for_profile(profile)["reasoning"]
+    reasoning = LlamaCppReasoningResource(
+        urls=[reasoning_url], timeout_s=600, prompting=spec.prompting, judges_support=spec.judges_support
+    )
+    reasoning.use_metrics(MetricsCollector())
+    with embeddings, reasoning:
+        memory.upsert_events(events)
+        days = sorted({event.day for event in events})
+        embed_events(memory.events_for_days(days[0], days[-1]), embeddings, memory, model_sha256)
+        yield Clients(reasoning, embeddings, memory, PatternStore.beside(memory))
+
+
 def _load(events: list[Event], memory: MemoryStore, embeddings: LlamaCppEmbeddingResource) -> float:
     started = time.perf_counter()
     memory.ensure_schema()

@@ -24,27 +24,19 @@ import random
 import re
 import tempfile
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consolidation import SUBJECTS, private_stack
+from consolidation import SUBJECTS, loaded_clients, private_stack
 
 from athena_assets.api.sample_history import BUNDLED_FILE
-from athena_assets.defs.memory.embeddings import embed_events
 from athena_assets.knowledge.config import ConsolidationConfig
-from athena_assets.knowledge.consolidate_day import Clients, consolidate_day
-from resources.call_metrics import MetricsCollector
-from resources.llamacpp.embedding import LlamaCppEmbeddingResource
-from resources.llamacpp.reasoning import LlamaCppReasoningResource
+from athena_assets.knowledge.consolidate_day import consolidate_day
 from resources.memory.event_line import Event
 from resources.memory.pattern_records import PatternRecord
-from resources.memory.pattern_store import PatternStore
-from resources.memory.store import MemoryStore
-from resources.models.manifest import models_for_profile
 
 MODEL_SHA256 = "quality-benchmark"
 ONE_OFF = "one-off"
@@ -175,20 +167,8 @@ def run(
     history: History, urls: tuple[str, str, str], config: ConsolidationConfig, profile: str
 ) -> list[tuple[str, dict[str, Any]]]:
     """Load, embed and consolidate `history` day by day into a new schema; the figures per method."""
-    database_url, embeddings_url, reasoning_url = urls
-    memory = MemoryStore(database_url=database_url, schema_name=f"quality_{uuid.uuid4().hex[:8]}")
-    store = PatternStore.beside(memory)
-    embeddings = LlamaCppEmbeddingResource(urls=[embeddings_url]).use_metrics(MetricsCollector())
-    spec = models_for_profile(profile)["reasoning"]
-    reasoning = LlamaCppReasoningResource(
-        urls=[reasoning_url], timeout_s=600, prompting=spec.prompting, judges_support=spec.judges_support
-    )
-    reasoning.use_metrics(MetricsCollector())
-    with embeddings, reasoning:
-        memory.upsert_events(history.events)
-        days = history.days
-        embed_events(memory.events_for_days(days[0], days[-1]), embeddings, memory, MODEL_SHA256)
-        clients = Clients(reasoning, embeddings, memory, store)
+    with loaded_clients(urls, profile, history.events, MODEL_SHA256, "quality") as clients:
+        store, days = clients.patterns, history.days
         started = time.perf_counter()
         calls = duplicates = 0
         rejected: Counter[str] = Counter()

@@ -139,7 +139,9 @@ def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
-    found = patterns(App(settings), since=args.since)
+    found = patterns(
+        App(settings), since=args.since, as_of=args.as_of, include_superseded=args.include_superseded
+    )
     if args.json:
         print(json.dumps(patterns_json(found), indent=2, ensure_ascii=False))
         return 0
@@ -150,6 +152,11 @@ def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
             f"seen {pattern.first_seen:%Y-%m-%d}..{pattern.last_seen:%Y-%m-%d}"
         )
         print(f"  {pattern.title}: {pattern.description}")
+        if pattern.valid_to is not None:
+            print(
+                f"  valid {pattern.valid_from:%Y-%m-%d}..{pattern.valid_to:%Y-%m-%d}, "
+                f"superseded by {pattern.superseded_by}"
+            )
         for event in pattern.evidence[: args.show_evidence]:
             print(f"    {event.occurred_at:%Y-%m-%d %H:%M} {event.event_id}: {event.content[:120]}")
         if len(pattern.evidence) > args.show_evidence:
@@ -225,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     patterns = commands.add_parser("patterns", help="semantic patterns with support, confidence and evidence")
     patterns.add_argument("--since", type=date.fromisoformat, help="last seen on or after YYYY-MM-DD")
+    when = patterns.add_mutually_exclusive_group()
+    when.add_argument(
+        "--as-of", type=date.fromisoformat, help="what was current at the end of YYYY-MM-DD (default: now)"
+    )
+    when.add_argument(
+        "--include-superseded",
+        action="store_true",
+        help="list replaced patterns too, with valid_from, valid_to and superseded_by",
+    )
     patterns.add_argument("--json", action="store_true")
     patterns.add_argument("--show-evidence", type=int, default=5, help="evidence events printed per pattern")
     patterns.set_defaults(handler=_cmd_patterns)

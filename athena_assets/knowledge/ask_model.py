@@ -24,6 +24,8 @@ from resources.numeric import within_budget
 # The chat template wraps the messages in a few turn markers the /tokenize count of the text leaves out.
 TEMPLATE_MARGIN_TOKENS = 32
 _PLACEHOLDER_LABEL = "E999"
+# Enough for {"flag":false} under a compact grammar (the support judge's budget, so its keys stay).
+_YES_NO_TOKENS = support_judge.MAX_TOKENS
 
 
 @dataclass
@@ -138,13 +140,21 @@ class Prompting:
 
     def judge(self, cluster: Cluster, evidence: Sequence[str], statement: str) -> bool | None:
         """Whether the model judges `statement` supported by `evidence` (`support_judge.py`), or None
-        where the model is not trusted to judge (`judges_support`) or gave no answer. Remembered like
-        every answer, so a re-run judges the same."""
+        where the model is not trusted to judge (`judges_support`) or gave no answer."""
+        system, prompt = support_judge.question(evidence, statement)
+        version = f"judge-{support_judge.JUDGE_VERSION}"
+        answer = self.yes_no(cluster, system, prompt, support_judge.SCHEMA, version)
+        return support_judge.verdict(answer)
+
+    def yes_no(
+        self, cluster: Cluster, system: str, prompt: str, schema: dict[str, Any], version: str
+    ) -> Any | None:
+        """The answer to a short question under `schema` (a yes/no flag), or None where the model is not
+        trusted to judge (`judges_support`) or gave no answer. Remembered like every answer, so a
+        re-run judges the same; `version` names the question's wording in the remembered row."""
         if not self.reasoning.judges_support:
             return None
-        system, prompt = support_judge.question(evidence, statement)
-        schema, tokens = support_judge.SCHEMA, support_judge.MAX_TOKENS
-        key = request_sha256(self.reasoning_model, system, prompt, schema, tokens, 0.0, cluster.seed)
+        key = request_sha256(self.reasoning_model, system, prompt, schema, _YES_NO_TOKENS, 0.0, cluster.seed)
         remembers = self.store is not None and self.config.reuse_answers
         answer = self.judged.get(key) or (self.store.remembered_answer(key) if remembers else None)
         if answer is None:
@@ -152,7 +162,7 @@ class Prompting:
                 result = self.reasoning.reason(
                     prompt,
                     system=system,
-                    max_tokens=tokens,
+                    max_tokens=_YES_NO_TOKENS,
                     temperature=0,
                     json_schema=schema,
                     seed=cluster.seed,
@@ -162,10 +172,9 @@ class Prompting:
             self.results.append(result)
             answer = result.parsed
             if self.store is not None:
-                version = f"judge-{support_judge.JUDGE_VERSION}"
                 self.store.remember_answer(key, cluster.key, version, answer, result.output_tokens)
         self.judged[key] = answer  # the gate sees each draft twice: while asking, and after
-        return support_judge.verdict(answer)
+        return answer
 
     def _generate(
         self, text: str, system: str, schema: dict[str, Any], temperature: float, seed: int

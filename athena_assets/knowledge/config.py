@@ -67,6 +67,20 @@ class ConsolidationConfig(dg.Config):
         description="Least cosine similarity of a cluster's mean vector and an earlier pattern's evidence "
         "for the cluster to reinforce that pattern without asking the model (with reinforce_known).",
     )
+    track_changes: bool = Field(
+        default=True,
+        description="Close a current pattern when newer events replace what it states (a value changed, a "
+        "tool replaced, a decision reversed) instead of reinforcing it or leaving both current.",
+    )
+    subject_similarity: float = Field(
+        # Below similarity_threshold: a pattern and its replacement share a subject, not a value (the
+        # port moved, the tool replaced), so they sit further apart than two events of one theme.
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Least cosine similarity of a new pattern's text, or its evidence, to a current "
+        "pattern's for the new one to be checked as its replacement (with track_changes).",
+    )
     temperature: float = Field(default=0.0, ge=0, description="Sampling temperature of the first attempt.")
     retry_temperature: float = Field(
         default=0.3, ge=0, description="Temperature of the one retry after an unusable answer."

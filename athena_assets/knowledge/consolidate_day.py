@@ -36,6 +36,7 @@ from athena_assets.knowledge.config import ConsolidationConfig
 from athena_assets.knowledge.day_report import ClusterOutcome, DayReport, reasoning_summary
 from athena_assets.knowledge.extractive_pattern import extractive_pattern
 from athena_assets.knowledge.gate import gate
+from athena_assets.knowledge.supersession import replaced, supersessions
 from resources.call_metrics import MetricsCollector
 from resources.llamacpp.interfaces import Embedder, Reasoner
 from resources.memory.pattern_records import EventVector, KnownPattern, NewObservation
@@ -87,6 +88,11 @@ def consolidate_cluster(
         return ClusterOutcome(cluster.key, members, 0, trimmed, 0, 0, 0, 0, failure), []
     labels = [cluster_prompt.event_label(position) for position in range(len(shown_ids))]
     judge = partial(prompting.judge, cluster) if prompting.reasoning.judges_support else None
+    if known is not None and prompting.config.track_changes:
+        # The cluster's newer events may say the known pattern changed: then the model is asked afresh.
+        newer = [content[i] for i in shown_ids if i not in known.evidence_ids]
+        if replaced(prompting, cluster, known, newer):
+            known = None
     if known is not None:
         draft = PatternDraft(
             known.title, known.description, known.kind, known.confidence, tuple(shown_ids), known.method
@@ -203,21 +209,35 @@ def consolidate_day(
     vector_of = {event.id: event.vector for event in events}
     event_types = {event.id: event.event_type for event in events}
     outcomes: list[ClusterOutcome] = []
-    observations: list[tuple[ClusterOutcome, int, PatternDraft]] = []
+    observations: list[tuple[Cluster, ClusterOutcome, int, PatternDraft]] = []
     try:
         for cluster in clusters:
             known = _known(cluster, day, config, clients.patterns, model_sha256, vector_of)
             outcome, drafts = consolidate_cluster(cluster, content, prompting, event_types, known)
             outcomes.append(outcome)
-            observations += [(outcome, index, draft) for index, draft in enumerate(drafts)]
+            observations += [(cluster, outcome, index, draft) for index, draft in enumerate(drafts)]
             say(outcome.describe(day))
+        reasoned = time.monotonic()
+        texts = [pattern_text(draft) for *_, draft in observations]
+        embedded_texts = clients.embeddings.embed_batch(texts) if texts else []
+        vectors = [np.asarray(v.embedding, dtype=np.float32) for v in embedded_texts]
+        centroids = [evidence_centroid([vector_of[i] for i in d.evidence_ids]) for *_, d in observations]
+        embedded = time.monotonic()
+        occurred_at = {event.id: event.occurred_at for event in events}
+        changes = [
+            supersessions(
+                prompting, cluster, draft, (vector, centroid), clients.patterns, day, model_sha256, content,
+                occurred_at,
+            )
+            # A known pattern reused as it stands restates itself: nothing to compare.
+            if config.track_changes and outcome.known is None else ()
+            for (cluster, outcome, _, draft), vector, centroid in zip(
+                observations, vectors, centroids, strict=True
+            )
+        ]  # fmt: skip
     finally:
         clients.reasoning.use_metrics(previous)
-    reasoned = time.monotonic()
-
-    texts = [pattern_text(draft) for _, _, draft in observations]
-    vectors = clients.embeddings.embed_batch(texts) if texts else []
-    embedded = time.monotonic()
+    compared = time.monotonic()
     rows = [
         NewObservation(
             day=day,
@@ -228,14 +248,17 @@ def consolidate_day(
             kind=draft.kind,
             confidence=draft.confidence,
             evidence_ids=draft.evidence_ids,
-            embedding=vector.embedding,
-            evidence_centroid=evidence_centroid([vector_of[i] for i in draft.evidence_ids]),
+            embedding=vector,
+            evidence_centroid=centroid,
             model_sha256=model_sha256,
             prompt_version=cluster_prompt.PROMPT_VERSION,
             cluster_size=outcome.members,
             method=draft.method,
+            supersedes=replacing,
         )
-        for (outcome, index, draft), vector in zip(observations, vectors, strict=True)
+        for (_, outcome, index, draft), vector, centroid, replacing in zip(
+            observations, vectors, centroids, changes, strict=True
+        )
     ]
     written = clients.patterns.replace_day(day, rows, config.merge_threshold, config.merge_evidence_threshold)
     stored = time.monotonic()
@@ -252,6 +275,7 @@ def consolidate_day(
             "clustering": clustered - started,
             "reasoning": reasoned - clustered,
             "embedding": embedded - reasoned,
-            "storage": stored - embedded,
+            "changes": compared - embedded,
+            "storage": stored - compared,
         },
     )

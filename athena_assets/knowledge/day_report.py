@@ -143,5 +143,6 @@ class DayReport:
             "patterns_reinforced": self.written.reinforced,
             "patterns_discarded": sum(outcome.discarded for outcome in outcomes),
             "patterns_removed": self.written.removed,
+            "patterns_superseded": self.written.superseded,
             "evidence_dropped": sum(outcome.evidence_dropped for outcome in outcomes),
         }

@@ -63,13 +63,18 @@ def _stem(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
+def stems(text: str) -> set[str]:
+    """The stems of the content words of `text` (see `content_words`)."""
+    return {_stem(word) for word in content_words(text)}
+
+
 def ungrounded_sentence(description: str, evidence_words: set[str]) -> str | None:
     """The first sentence of `description` whose content words are mostly absent from the evidence
     (a claim the events do not make, such as "This is a bug in the latest version"), or None."""
-    stems = {_stem(word) for word in evidence_words}
+    known = {_stem(word) for word in evidence_words}
     for sentence in _SENTENCE_END.split(description.strip()):
-        words = {_stem(word) for word in content_words(sentence)}
-        if words and 2 * len(words & stems) < len(words):
+        words = stems(sentence)
+        if words and 2 * len(words & known) < len(words):
             return sentence
     return None
 

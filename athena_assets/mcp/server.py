@@ -108,10 +108,21 @@ def build_server(tools: MemoryTools) -> MCPServer:
         session_id: Session = None,
         event_type: EventType = None,
         where: Where = None,
+        as_of: Annotated[
+            str | None,
+            Field(description="What was current at the end of this day, e.g. 2026-11-20; default: now."),
+        ] = None,
+        include_superseded: Annotated[
+            bool, Field(description="Also list patterns a later one replaced (see valid_to, superseded_by).")
+        ] = False,
     ) -> list[dict[str, Any]]:
         """Knowledge consolidated from many events (title, kind, description, support), each with the
-        events that are its evidence; scoped patterns have evidence in the scope."""
-        return await _run(partial(tools.patterns, since, kind, source, session_id, event_type, where))
+        events that are its evidence; scoped patterns have evidence in the scope. Only current knowledge
+        unless asked: a replaced pattern carries valid_from, valid_to and superseded_by."""
+        call = partial(
+            tools.patterns, since, kind, source, session_id, event_type, where, as_of, include_superseded
+        )
+        return await _run(call)
 
     @server.tool()
     async def context(

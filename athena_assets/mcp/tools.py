@@ -63,10 +63,16 @@ class MemoryTools:
         session_id: str | None = None,
         event_type: str | None = None,
         where: Mapping[str, Any] | None = None,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> list[dict[str, Any]]:
-        """Consolidated patterns last seen on or after `since`, of `kind`, with evidence in the scope."""
+        """Current consolidated patterns last seen on or after `since`, of `kind`, with evidence in the
+        scope; `as_of` a day: those current at its end; `include_superseded`: replaced ones too."""
+        if as_of is not None and include_superseded:
+            raise ValueError("as_of lists what was current on a day; leave out include_superseded")
         scope = scope_of(source, session_id, event_type, None, None, where)
-        return patterns_json(patterns(self.app, _day(since, "since"), kind, scope))
+        day = _day(as_of, "as_of")
+        return patterns_json(patterns(self.app, _day(since, "since"), kind, scope, day, include_superseded))
 
     def context(self, day: str | None = None) -> dict[str, Any]:
         """The compressed Claude prompt of `day` (default: the latest day that has one) and its figures."""

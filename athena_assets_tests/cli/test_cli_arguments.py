@@ -30,3 +30,12 @@ def test_an_unknown_asset_is_refused_naming_the_choices(capsys: pytest.CaptureFi
         build_parser().parse_args([*DAYS, "--assets", "episodic_events,embeddings"])
     error = capsys.readouterr().err
     assert "unknown asset embeddings" in error and "event_embeddings" in error
+
+
+def test_patterns_read_as_of_a_day_or_with_replaced_ones_not_both(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["patterns", "--as-of", "2026-11-03", "--json"])
+    assert (args.as_of.isoformat(), args.include_superseded) == ("2026-11-03", False)
+    assert build_parser().parse_args(["patterns", "--include-superseded"]).include_superseded
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["patterns", "--as-of", "2026-11-03", "--include-superseded"])
+    assert "not allowed with argument --as-of" in capsys.readouterr().err

@@ -16,13 +16,14 @@ from resources.memory.schema import EVENTS
 PATTERNS = "semantic_patterns"
 OBSERVATIONS = "pattern_observations"
 EVIDENCE = "pattern_evidence"
+SUPERSESSIONS = "pattern_supersessions"
 ANSWERS = "consolidation_answers"
 
 
 def schema_statements(schema: str) -> list[sql.Composable]:
     """Idempotent DDL of the pattern tables; the memory store's tables must exist first."""
-    patterns, observations, evidence = (
-        sql.Identifier(schema, name) for name in (PATTERNS, OBSERVATIONS, EVIDENCE)
+    patterns, observations, evidence, supersessions = (
+        sql.Identifier(schema, name) for name in (PATTERNS, OBSERVATIONS, EVIDENCE, SUPERSESSIONS)
     )
     events = sql.Identifier(schema, EVENTS)
     return [
@@ -89,6 +90,29 @@ def schema_statements(schema: str) -> list[sql.Composable]:
             evidence
         ),
         sql.SQL("CREATE INDEX IF NOT EXISTS pattern_evidence_event_idx ON {} (event_id)").format(evidence),
+        # Validity (added with supersession): patterns made before it start current.
+        sql.SQL(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS valid_from timestamptz, "
+            "ADD COLUMN IF NOT EXISTS valid_to timestamptz, ADD COLUMN IF NOT EXISTS superseded_by text"
+        ).format(patterns),
+        sql.SQL("UPDATE {} SET valid_from = first_seen WHERE valid_from IS NULL").format(patterns),
+        # An observation of a day that replaces an older pattern: recorded beside the observation (and
+        # removed with it), so a pattern's validity is recomputed from the observations like the rest.
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+                day date NOT NULL,
+                cluster_key text NOT NULL,
+                pattern_index integer NOT NULL,
+                old_pattern_id text NOT NULL REFERENCES {} (pattern_id) ON DELETE CASCADE,
+                changed_at timestamptz NOT NULL,
+                changed_event_id text NOT NULL,
+                PRIMARY KEY (day, cluster_key, pattern_index, old_pattern_id),
+                FOREIGN KEY (day, cluster_key, pattern_index) REFERENCES {} ON DELETE CASCADE
+            )"""
+        ).format(supersessions, patterns, observations),
+        sql.SQL("CREATE INDEX IF NOT EXISTS pattern_supersessions_old_idx ON {} (old_pattern_id)").format(
+            supersessions
+        ),
         # llama-server at temperature 0 is not bit-reproducible (a reused prompt cache shifts the numerics),
         # so the answer to an exact request is kept and a re-run reuses it.
         sql.SQL(
@@ -103,6 +127,20 @@ def schema_statements(schema: str) -> list[sql.Composable]:
         ).format(sql.Identifier(schema, ANSWERS)),
     ]
 
+
+# The rows one observation writes (table names are formatted in as identifiers by the store).
+INSERT_PATTERN = """INSERT INTO {} (pattern_id, title, description, kind, confidence, support,
+        model_sha256, dimension, embedding, evidence_centroid, method)
+    VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, %s, %s)"""
+INSERT_OBSERVATION = """INSERT INTO {} (day, cluster_key, pattern_index, pattern_id, title, description,
+        kind, confidence, model_sha256, dimension, embedding, evidence_centroid, prompt_version, cluster_size,
+        method)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+INSERT_EVIDENCE = """INSERT INTO {} (day, cluster_key, pattern_index, event_id, pattern_id)
+    VALUES (%s, %s, %s, %s, %s)"""
+INSERT_SUPERSESSION = """INSERT INTO {} (day, cluster_key, pattern_index, old_pattern_id, changed_at,
+        changed_event_id)
+    VALUES (%s, %s, %s, %s, %s, %s)"""
 
 EVENT_VECTORS = """SELECT e.id, e.day, e.occurred_at, e.content, x.embedding AS vector, e.event_type
     FROM {events} AS e JOIN {emb} AS x
@@ -141,28 +179,82 @@ RECOMPUTE_PATTERNS = """UPDATE {patterns} AS p SET
     ) AS t ON t.pattern_id = s.pattern_id
     WHERE p.pattern_id = s.pattern_id"""
 
-# The pattern of days before %(day)s citing most of the given events (ties: more support, then smaller id).
-# Only earlier days count, so re-running a day finds what its first run found.
+# Current patterns of days before %(day)s citing most of the given events (ties: more support, then smaller
+# id). Only earlier days count, so re-running a day finds what its first run found; "current" means no
+# change recorded on an earlier day closed it (the recording day, not the change's time, for the same reason).
 KNOWN_PATTERN = """SELECT p.pattern_id, p.title, p.description, p.kind, p.confidence, p.method,
         count(DISTINCT v.event_id) FILTER (WHERE v.event_id = ANY(%(ids)s))::int AS shared,
         count(DISTINCT v.event_id)::int AS evidence,
-        (1 - (p.evidence_centroid <=> %(c)s))::float8 AS similarity
+        (1 - (p.evidence_centroid <=> %(c)s))::float8 AS similarity,
+        array_agg(DISTINCT v.event_id ORDER BY v.event_id) AS evidence_ids,
+        ARRAY(SELECT e.content FROM {events} AS e WHERE e.id = ANY(array_agg(v.event_id))
+              ORDER BY e.occurred_at DESC, e.id LIMIT 20) AS recent_evidence
     FROM {evidence} AS v JOIN {patterns} AS p ON p.pattern_id = v.pattern_id
     WHERE v.day < %(day)s AND p.model_sha256 = %(model)s AND p.dimension = %(dim)s
+      AND NOT EXISTS (SELECT 1 FROM {supersessions} AS s
+                      WHERE s.old_pattern_id = p.pattern_id AND s.day < %(day)s)
     GROUP BY p.pattern_id
     ORDER BY shared DESC, p.evidence_centroid <=> %(c)s, p.pattern_id LIMIT %(limit)s"""
 
+# Current patterns of days before %(day)s about the same subject as a new pattern: its text or its
+# evidence close to theirs. The candidates a change may close.
+SUBJECT_PATTERNS = """SELECT p.pattern_id, p.title, p.description, p.kind, p.confidence, p.method,
+        count(DISTINCT v.event_id) FILTER (WHERE v.event_id = ANY(%(ids)s))::int AS shared,
+        count(DISTINCT v.event_id)::int AS evidence,
+        greatest(1 - (p.embedding <=> %(v)s), 1 - (p.evidence_centroid <=> %(c)s))::float8 AS similarity,
+        array_agg(DISTINCT v.event_id ORDER BY v.event_id) AS evidence_ids,
+        ARRAY(SELECT e.content FROM {events} AS e WHERE e.id = ANY(array_agg(v.event_id))
+              ORDER BY e.occurred_at DESC, e.id LIMIT 20) AS recent_evidence
+    FROM {evidence} AS v JOIN {patterns} AS p ON p.pattern_id = v.pattern_id
+    WHERE v.day < %(day)s AND p.model_sha256 = %(model)s AND p.dimension = %(dim)s
+      AND NOT EXISTS (SELECT 1 FROM {supersessions} AS s
+                      WHERE s.old_pattern_id = p.pattern_id AND s.day < %(day)s)
+    GROUP BY p.pattern_id
+    HAVING greatest(1 - (p.embedding <=> %(v)s), 1 - (p.evidence_centroid <=> %(c)s)) >= %(threshold)s
+    ORDER BY similarity DESC, p.pattern_id LIMIT %(limit)s"""
+
 # The nearest pattern of the same embedding model whose text is alike AND whose evidence events are alike:
 # a small model gives unrelated clusters the same generic title, and text alone would merge them. Ties go
-# to the smaller id, so matching is deterministic.
-NEAREST_PATTERN = """SELECT pattern_id FROM {patterns}
-    WHERE model_sha256 = %(model)s AND dimension = %(dim)s
-      AND 1 - (embedding <=> %(v)s) >= %(text)s AND 1 - (evidence_centroid <=> %(c)s) >= %(evidence)s
-    ORDER BY embedding <=> %(v)s, pattern_id LIMIT 1"""
+# to the smaller id, so matching is deterministic. A pattern closed by this day or an earlier one, or one
+# the observation replaces, is never reinforced.
+NEAREST_PATTERN = """SELECT p.pattern_id FROM {patterns} AS p
+    WHERE p.model_sha256 = %(model)s AND p.dimension = %(dim)s
+      AND 1 - (p.embedding <=> %(v)s) >= %(text)s AND 1 - (p.evidence_centroid <=> %(c)s) >= %(evidence)s
+      AND NOT p.pattern_id = ANY(%(replaced)s)
+      AND NOT EXISTS (SELECT 1 FROM {supersessions} AS s
+                      WHERE s.old_pattern_id = p.pattern_id AND s.day <= %(day)s)
+    ORDER BY p.embedding <=> %(v)s, p.pattern_id LIMIT 1"""
 
+# Validity from the recorded changes: a replaced pattern is valid until the earliest change (and names the
+# pattern that replaced it); a replacing pattern is valid from its first evidence event that the patterns
+# it replaced do not cite (the event that states the change, not the old events it was clustered with).
+VALIDITY = """WITH replaced AS (
+        SELECT o.pattern_id AS new_id, s.old_pattern_id AS old_id, s.changed_at
+        FROM {supersessions} AS s JOIN {observations} AS o USING (day, cluster_key, pattern_index)
+        WHERE o.pattern_id <> s.old_pattern_id
+    ), closing AS (
+        SELECT DISTINCT ON (old_id) old_id, changed_at, new_id FROM replaced
+        ORDER BY old_id, changed_at, new_id
+    ), opening AS (
+        SELECT v.pattern_id, min(e.occurred_at) AS valid_from
+        FROM {evidence} AS v JOIN {events} AS e ON e.id = v.event_id
+        WHERE v.pattern_id IN (SELECT new_id FROM replaced)
+          AND NOT EXISTS (SELECT 1 FROM replaced AS r JOIN {evidence} AS w ON w.pattern_id = r.old_id
+                          WHERE r.new_id = v.pattern_id AND w.event_id = v.event_id)
+        GROUP BY v.pattern_id
+    )
+    UPDATE {patterns} AS p SET valid_to = c.changed_at, superseded_by = c.new_id,
+        valid_from = coalesce(o.valid_from, p.first_seen)
+    FROM {patterns} AS q LEFT JOIN closing AS c ON c.old_id = q.pattern_id
+        LEFT JOIN opening AS o ON o.pattern_id = q.pattern_id
+    WHERE p.pattern_id = q.pattern_id"""
+
+# Current patterns (valid_to null); with %(as_of)s those valid at that moment; with %(all)s every one.
 LIST_PATTERNS = """SELECT pattern_id, title, description, kind, confidence, support, first_seen, last_seen,
-        method, descriptions
-    FROM {patterns} WHERE %(since)s::timestamptz IS NULL OR last_seen >= %(since)s
+        method, descriptions, valid_from, valid_to, superseded_by
+    FROM {patterns} WHERE (%(since)s::timestamptz IS NULL OR last_seen >= %(since)s)
+      AND (%(all)s OR CASE WHEN %(as_of)s::timestamptz IS NULL THEN valid_to IS NULL
+                           ELSE valid_from < %(as_of)s AND (valid_to IS NULL OR valid_to >= %(as_of)s) END)
     ORDER BY support DESC, confidence DESC, last_seen DESC, pattern_id"""
 
 LIST_EVIDENCE = """SELECT DISTINCT v.pattern_id, e.id AS event_id, e.occurred_at, e.content

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,10 @@ from resources.memory.pattern_schema import (
     ANSWERS,
     EVENT_VECTORS,
     EVIDENCE,
+    INSERT_EVIDENCE,
+    INSERT_OBSERVATION,
+    INSERT_PATTERN,
+    INSERT_SUPERSESSION,
     KNOWN_PATTERN,
     LIST_EVIDENCE,
     LIST_PATTERNS,
@@ -40,22 +44,15 @@ from resources.memory.pattern_schema import (
     PATTERN_CHECK,
     PATTERNS,
     RECOMPUTE_PATTERNS,
+    SUBJECT_PATTERNS,
+    SUPERSESSIONS,
+    VALIDITY,
     schema_statements,
 )
 from resources.memory.postgres_store import PostgresStore
-from resources.memory.schema import EMBEDDINGS, EVENTS, checked_dimension
+from resources.memory.schema import EMBEDDINGS, EVENTS
 from resources.memory.schema import schema_statements as memory_schema_statements
 from resources.memory.store import MemoryStore
-
-_INSERT_PATTERN = """INSERT INTO {} (pattern_id, title, description, kind, confidence, support,
-        model_sha256, dimension, embedding, evidence_centroid, method)
-    VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, %s, %s)"""
-_INSERT_OBSERVATION = """INSERT INTO {} (day, cluster_key, pattern_index, pattern_id, title, description,
-        kind, confidence, model_sha256, dimension, embedding, evidence_centroid, prompt_version, cluster_size,
-        method)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
-_INSERT_EVIDENCE = """INSERT INTO {} (day, cluster_key, pattern_index, event_id, pattern_id)
-    VALUES (%s, %s, %s, %s, %s)"""
 
 
 def pattern_id_for(day: date, cluster_key: str, pattern_index: int, attempt: int = 0) -> str:
@@ -64,17 +61,8 @@ def pattern_id_for(day: date, cluster_key: str, pattern_index: int, attempt: int
     return f"pat_{digest[:16]}"
 
 
-def _checked_vectors(observation: NewObservation) -> tuple[np.ndarray, np.ndarray]:
-    vectors = []
-    for name in ("embedding", "evidence_centroid"):
-        vector = np.asarray(getattr(observation, name), dtype=np.float32)
-        if vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all() or not vector.any():
-            raise ValueError(
-                f"the {name} of pattern {observation.title!r} must be a non-zero 1-D finite vector"
-            )
-        checked_dimension(vector.size)
-        vectors.append(vector)
-    return vectors[0], vectors[1]
+def _midnight(day: date | None) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(), tzinfo=UTC)
 
 
 class PatternStore(PostgresStore):
@@ -94,6 +82,7 @@ class PatternStore(PostgresStore):
             patterns=sql.Identifier(self.schema_name, PATTERNS),
             observations=sql.Identifier(self.schema_name, OBSERVATIONS),
             evidence=sql.Identifier(self.schema_name, EVIDENCE),
+            supersessions=sql.Identifier(self.schema_name, SUPERSESSIONS),
             answers=sql.Identifier(self.schema_name, ANSWERS),
             events=sql.Identifier(self.schema_name, EVENTS),
             emb=sql.Identifier(self.schema_name, EMBEDDINGS),
@@ -146,8 +135,28 @@ class PatternStore(PostgresStore):
             "ids": list(event_ids), "c": centroid, "day": before, "model": model_sha256,
             "dim": centroid.size, "limit": limit,
         }  # fmt: skip
+        return self._known_rows(KNOWN_PATTERN, params)
+
+    def subject_patterns(
+        self,
+        text_vector: np.ndarray,
+        centroid: np.ndarray,
+        before: date,
+        model_sha256: str,
+        threshold: float,
+        limit: int = 3,
+    ) -> list[KnownPattern]:
+        """Current patterns observed on days before `before` whose text is as close to `text_vector`, or
+        whose evidence to `centroid`, as `threshold` (cosine): the patterns a new one may replace."""
+        params = {
+            "ids": [], "v": text_vector, "c": centroid, "day": before, "model": model_sha256,
+            "dim": centroid.size, "threshold": threshold, "limit": limit,
+        }  # fmt: skip
+        return self._known_rows(SUBJECT_PATTERNS, params)
+
+    def _known_rows(self, query: str, params: dict[str, Any]) -> list[KnownPattern]:
         with self._connect() as conn:
-            return [KnownPattern(**row) for row in conn.execute(self._sql(KNOWN_PATTERN), params).fetchall()]
+            return [KnownPattern.from_row(row) for row in conn.execute(self._sql(query), params).fetchall()]
 
     def replace_day(
         self,
@@ -168,7 +177,7 @@ class PatternStore(PostgresStore):
                 raise ValueError(f"{name} must be a cosine similarity in [-1, 1], not {value}")
         if any(item.day != day for item in observations):
             raise ValueError(f"every observation must belong to {day}")
-        vectors = [_checked_vectors(item) for item in observations]
+        vectors = [item.checked_vectors() for item in observations]
         with self._connect() as conn, conn.cursor() as cur:
             # Two days stored at once could both found the same pattern; one writer at a time keeps merging
             # deterministic.
@@ -189,7 +198,8 @@ class PatternStore(PostgresStore):
                 nearest = cur.execute(
                     self._sql(NEAREST_PATTERN),
                     {"v": vector, "c": centroid, "model": item.model_sha256, "dim": vector.size,
-                     "text": merge_threshold, "evidence": evidence_threshold},
+                     "text": merge_threshold, "evidence": evidence_threshold, "day": day,
+                     "replaced": [old.pattern_id for old in item.supersedes]},
                 ).fetchone()  # fmt: skip
                 if nearest is not None:
                     pattern_id = nearest["pattern_id"]
@@ -199,11 +209,13 @@ class PatternStore(PostgresStore):
                     founded.append(pattern_id)
                 self._insert_observation(cur, item, vector, centroid, pattern_id)
                 cur.execute(self._sql(RECOMPUTE_PATTERNS), {"ids": [pattern_id]})
+            cur.execute(self._sql(VALIDITY))
         return DayWrite(
             observations=len(observations),
             new=len(founded),
             reinforced=reinforced,
             removed=len(removed - set(founded)),
+            superseded=len({old.pattern_id for item in observations for old in item.supersedes}),
         )
 
     def _found(
@@ -222,7 +234,7 @@ class PatternStore(PostgresStore):
             attempt += 1
             pattern_id = pattern_id_for(item.day, item.cluster_key, item.pattern_index, attempt)
         cur.execute(
-            sql.SQL(_INSERT_PATTERN).format(sql.Identifier(self.schema_name, PATTERNS)),
+            sql.SQL(INSERT_PATTERN).format(sql.Identifier(self.schema_name, PATTERNS)),
             (pattern_id, item.title, item.description, item.kind, item.confidence, item.model_sha256,
              vector.size, vector, centroid, item.method),
         )  # fmt: skip
@@ -237,22 +249,34 @@ class PatternStore(PostgresStore):
         pattern_id: str,
     ) -> None:
         cur.execute(
-            sql.SQL(_INSERT_OBSERVATION).format(sql.Identifier(self.schema_name, OBSERVATIONS)),
+            sql.SQL(INSERT_OBSERVATION).format(sql.Identifier(self.schema_name, OBSERVATIONS)),
             (item.day, item.cluster_key, item.pattern_index, pattern_id, item.title, item.description,
              item.kind, item.confidence, item.model_sha256, vector.size, vector, centroid,
              item.prompt_version, item.cluster_size, item.method),
         )  # fmt: skip
         cur.executemany(
-            sql.SQL(_INSERT_EVIDENCE).format(sql.Identifier(self.schema_name, EVIDENCE)),
+            sql.SQL(INSERT_EVIDENCE).format(sql.Identifier(self.schema_name, EVIDENCE)),
             [(item.day, item.cluster_key, item.pattern_index, event_id, pattern_id)
              for event_id in dict.fromkeys(item.evidence_ids)],
         )  # fmt: skip
+        cur.executemany(
+            sql.SQL(INSERT_SUPERSESSION).format(sql.Identifier(self.schema_name, SUPERSESSIONS)),
+            [(item.day, item.cluster_key, item.pattern_index, old.pattern_id, old.changed_at, old.event_id)
+             for old in item.supersedes],
+        )  # fmt: skip
 
-    def patterns(self, since: date | None = None) -> list[PatternRecord]:
-        """Stored patterns last seen on or after `since` (all when None), most supported first."""
-        since_at = datetime.combine(since, time(), tzinfo=UTC) if since is not None else None
+    def patterns(
+        self, since: date | None = None, as_of: date | None = None, include_superseded: bool = False
+    ) -> list[PatternRecord]:
+        """Current patterns last seen on or after `since` (all when None), most supported first; with
+        `as_of`, those that were current at the end of that day; with `include_superseded`, every one."""
+        params = {
+            "since": _midnight(since),
+            "as_of": _midnight(as_of + timedelta(days=1)) if as_of is not None else None,
+            "all": include_superseded,
+        }
         with self._connect() as conn:
-            rows = conn.execute(self._sql(LIST_PATTERNS), {"since": since_at}).fetchall()
+            rows = conn.execute(self._sql(LIST_PATTERNS), params).fetchall()
             ids = [row["pattern_id"] for row in rows]
             evidence: dict[str, list[EvidenceEvent]] = {pattern_id: [] for pattern_id in ids}
             for row in conn.execute(self._sql(LIST_EVIDENCE), (ids,)).fetchall():

@@ -1,7 +1,9 @@
 """Consolidated patterns: each day's events clustered by their embeddings, and every cluster turned into
 semantic patterns (title, description, kind, confidence) with the events that support them, by the
 local reasoning model under a JSON schema. A pattern close to an existing one reinforces it (support,
-first and last seen, history of descriptions) instead of being stored twice.
+first and last seen, history of descriptions) instead of being stored twice. A pattern that newer
+events replace (a value changed, a tool replaced, a decision reversed) is closed, not deleted: it keeps
+its evidence and gets `valid_to` and `superseded_by` (`knowledge/supersession.py`).
 
 Re-running a day replaces that day's contributions in one transaction, and reuses the answer the model
 gave to the identical request before (llama-server is not bit-reproducible even at temperature 0), so
@@ -13,7 +15,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from athena_assets.defs.consolidation.metadata import day_observation, range_metadata
+from athena_assets.defs.consolidation.metadata import changes_metadata, day_observation, range_metadata
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.models.assets import MODEL_FILE_KEYS
 from athena_assets.defs.partitions import (
@@ -35,7 +37,7 @@ from resources.memory.pattern_store import PatternStore
 from resources.memory.store import MemoryStore
 from resources.models.files import ModelFilesResource
 
-PATTERNS_CODE_VERSION = f"1.prompt-{PROMPT_VERSION}"
+PATTERNS_CODE_VERSION = f"2.prompt-{PROMPT_VERSION}"
 EVIDENCE_CHECK = "patterns_have_evidence"
 FAILED_CLUSTERS_CHECK = "no_failed_clusters"
 _FAILURES_SHOWN = 10
@@ -135,6 +137,7 @@ def consolidated_patterns(
             "model_sha256": embedding_sha256,
             "reasoning_model_sha256": reasoning_sha256,
             **range_metadata(reports),
+            **changes_metadata(store.patterns(include_superseded=True), first, last),
         },
         check_results=_checks(reports, store, config.lookback_days),
     )

@@ -5,12 +5,14 @@ partition, and the materialisation carries the totals (`range_metadata`).
 """
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 
 from athena_assets.defs.observability.observations import stats_observation
 from athena_assets.knowledge.cluster_prompt import PROMPT_VERSION
 from athena_assets.knowledge.day_report import EMPTY_SUMMARY, DayReport, ReasoningSummary
+from resources.memory.pattern_records import PatternRecord
 from resources.numeric import percentile
 
 
@@ -56,3 +58,27 @@ def range_metadata(reports: Sequence[DayReport]) -> dict[str, dg.MetadataValue]:
             seconds[phase] = seconds.get(phase, 0.0) + value
         reasoning = reasoning.merged(report.reasoning)
     return _metadata(counts, reasoning, seconds)
+
+
+def changes_metadata(
+    patterns: Sequence[PatternRecord], first: date, last: date
+) -> dict[str, dg.MetadataValue]:
+    """How much of the knowledge is current, and the changes dated within [first, last]: which pattern
+    replaced which, and when (the UI's view of `valid_to` and `superseded_by`)."""
+    start = datetime.combine(first, time(), tzinfo=UTC)
+    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
+    titles = {pattern.pattern_id: pattern.title for pattern in patterns}
+    changed = sorted(
+        (p for p in patterns if p.valid_to is not None and start <= p.valid_to < end),
+        key=lambda p: (p.valid_to, p.pattern_id),
+    )
+    rows = [
+        f"| {p.valid_to:%Y-%m-%d} | {p.title} | {titles.get(p.superseded_by or '', p.superseded_by)} |"
+        for p in changed
+    ]
+    table = "| changed on | was | now |\n|---|---|---|\n" + "\n".join(rows) if rows else "none"
+    return {
+        "patterns_current": dg.MetadataValue.int(sum(p.current for p in patterns)),
+        "patterns_replaced": dg.MetadataValue.int(sum(not p.current for p in patterns)),
+        "changes": dg.MetadataValue.md(table),
+    }

@@ -1,9 +1,10 @@
 """Compressed Claude prompts: each day's consolidated memory, compressed with LLMLingua-2, savings counted.
 
-For every day of the run, the patterns known by the end of that day and their evidence become a
-Claude prompt (`prompts/claude_context.py`); the context is compressed (LLMLingua-2, or the documented
-extractive fallback, or passed through when compression is disabled), stored in PostgreSQL with its
-token counts and dollars saved, and written to `ATHENA_HOME/prompts/<day>.md`.
+For every day of the run, the patterns current at the end of that day (none a later one replaced by
+then) and their evidence become a Claude prompt (`prompts/claude_context.py`); the context is compressed
+(LLMLingua-2, or the documented extractive fallback, or passed through when compression is disabled),
+stored in PostgreSQL with its token counts and dollars saved, and written to
+`ATHENA_HOME/prompts/<day>.md`.
 """
 
 from datetime import date
@@ -18,6 +19,7 @@ from athena_assets.defs.prompts.claude_context import (
     INSTRUCTION,
     TEMPLATE_VERSION,
     build_context,
+    knowledge_at,
     render_prompt,
 )
 from athena_assets.defs.retries import MODEL_RETRY_POLICY
@@ -58,7 +60,7 @@ def compressed_prompts(
     prompt_store: PromptStore,
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    patterns = PatternStore.beside(memory).patterns()
+    patterns = PatternStore.beside(memory).patterns(include_superseded=True)
     run_metrics = MetricsCollector()
     compressor.use_metrics(run_metrics)
     stored: list[StoredPrompt] = []
@@ -66,8 +68,8 @@ def compressed_prompts(
     preview = ""
     for key in day_keys(first, last):
         day = date.fromisoformat(key)
-        known = [pattern for pattern in patterns if pattern.first_seen.date() <= day]
-        original_context = build_context(day, known)
+        known, replaced = knowledge_at(day, patterns)
+        original_context = build_context(day, known, replaced)
         result = compressor.compress(original_context, instruction=INSTRUCTION)
         methods.add(result.method)
         stored.append(

@@ -1,0 +1,200 @@
+"""Knowledge that changes: whether newer events replace what a stored pattern says.
+
+"Moved the Redis cache from port 6391 to 6392", "Replaced black with ruff format", "Reversed the feature
+flag decision": the older pattern is no longer true, and must be closed rather than reinforced or left
+current beside its replacement. Two steps decide it:
+
+1. Words, free: a change named outright ("from 6391 to 6392", "replaced black with ruff", "dropped
+   LaunchDarkly") decides by itself, for the pattern whose value it names. Otherwise the newer events
+   must share a content word with the old statement (the same subject) and carry a change cue (a verb of
+   change such as switched, moved, replaced, reverted, upgraded, or "now", "instead", "no longer") or a
+   number the old statement never had (numbers that are all the old statement's own restate it). A
+   repeated statement carries neither and is never asked about, so reinforcing costs nothing.
+2. Meaning, one short question, where words cannot decide: a model trusted to judge (`judges_support`)
+   is asked under a yes/no schema whether the newer events give another value for the same setting or
+   choice than the old pattern's latest two events (its own words, not the model's description, whose
+   added detail hid changes). `benchmarks/change_judge.py` measures the question against hand labels. A
+   model not trusted to judge falls back on the words alone, and only on the strongest cues
+   (`_STRONG_CUES`).
+
+`benchmarks/knowledge_changes.py` measures both against a history whose changes are known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+
+import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from athena_assets.knowledge.ask_model import Prompting
+from athena_assets.knowledge.clustering import Cluster, PatternDraft
+from athena_assets.knowledge.gate import stems
+from resources.memory.pattern_records import KnownPattern, Supersession
+from resources.memory.pattern_store import PatternStore
+
+CHANGE_VERSION = "3"
+SYSTEM = "You compare notes about the same project. Answer with JSON only."
+_QUESTION = (
+    "Old note: {statement}\nNewer notes:\n{events}\n\n"
+    "Do the newer notes give a different value for the same setting or choice as the old note (for "
+    "example another number, port, version, weekday, tool or preference)? Repeating the same value is "
+    "not different; a different topic is not different."
+)
+SCHEMA = {
+    "type": "object",
+    "properties": {"different": {"type": "boolean"}},
+    "required": ["different"],
+    "additionalProperties": False,
+}
+# A number stands alone: "eu-west-1" or "utf-8" name things, they are no values.
+_NUMBER = re.compile(r"(?<![\w-])\d+(?:[.:]\d+)*(?![\w-])")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|(?<![\w-])\d+(?:[.:]\d+)*(?![\w-])")
+_NO_LONGER = re.compile(r"\bno longer\b", re.IGNORECASE)
+# A change named outright: "from 6391 to 6392", "from rq to celery", "replaced black with ruff".
+_TERM = r"([\w.\-]+(?:\s+[\w.\-]+)?)"
+_STATED = (
+    re.compile(rf"\bfrom\s+{_TERM}\s+to\s+{_TERM}", re.IGNORECASE),
+    re.compile(rf"\breplaced\s+{_TERM}\s+with\s+{_TERM}", re.IGNORECASE),
+)
+# A value given up outright: "dropped LaunchDarkly", "removed black from pre-commit".
+_GIVEN_UP = re.compile(
+    r"\b(?:dropped|abandoned|removed|reverted|retired)\s+(?:[\w.\-]+\s+){0,2}[\w.\-]+", re.IGNORECASE
+)
+# Without a judge, only these decide: each names a replacement outright.
+_STRONG_CUES = frozenset(
+    {"switched", "replaced", "migrated", "reverted", "reversed", "instead", "dropped", "abandoned"}
+)
+_CUES = _STRONG_CUES | frozenset(
+    {
+        "switch", "switching", "replace", "replacing", "moved", "move", "changed", "change", "migrate",
+        "revert", "reverse", "drop", "removed", "upgraded", "upgrade", "downgraded", "raised", "lowered",
+        "reduced", "increased", "bumped", "now", "anymore", "stopped", "mind",
+    }
+)  # fmt: skip
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def cue(old_text: str, new_texts: Sequence[str]) -> bool:
+    """Whether the newer texts could state a change of `old_text`: a word of its subject, and a strong
+    cue, or else a change cue or a number it lacks, where the numbers they give are not only its own
+    ("exports up to 60 seconds now pass" after the timeout became 60 seconds restates the new value)."""
+    joined = " ".join(new_texts)
+    if not stems(joined) & stems(old_text):
+        return False
+    # A cue the old text uses too is part of what it says ("switch the editor to dark mode" again).
+    new_words = _words(joined) - (_words(old_text) & _CUES)
+    if new_words & _STRONG_CUES:
+        return True
+    numbers = {word for word in new_words if _NUMBER.fullmatch(word)}
+    old_numbers = set(_NUMBER.findall(old_text))
+    if numbers and numbers <= old_numbers:
+        return False
+    return bool(new_words & _CUES or _NO_LONGER.search(joined) or numbers - old_numbers)
+
+
+def stated_change(old_text: str, text: str) -> bool | None:
+    """Whether `text` names a change of `old_text` outright: True when it gives up one of its values
+    ("dropped A", "removed A") or moves from one of them to a value new to it ("from A to B", "replaced
+    A with B"); False when the A it moves from is not the old text's (another subject's change) or the
+    B is already its own (a restatement); None when it names no change."""
+    old = _words(old_text)
+    # Giving up a word of the old text, unless the old text says the same (it already records that).
+    given_up = [p for p in _GIVEN_UP.findall(text.lower()) if p not in old_text.lower()]
+    if any((_words(phrase) - ENGLISH_STOP_WORDS - _CUES) & old for phrase in given_up):
+        return True
+    verdicts = []
+    for pattern in _STATED:
+        for was_text, now_text in pattern.findall(text):
+            was = _words(was_text) - ENGLISH_STOP_WORDS
+            # The new value is the first word of B that A does not share ("port 6392" after "port 6391").
+            now = next((w for w in _WORD.findall(now_text.lower()) if w not in was), None)
+            verdicts.append(bool(was & old) and now is not None and now not in old)
+    return any(verdicts) if verdicts else None
+
+
+def question(old_notes: Sequence[str], events: Sequence[str]) -> tuple[str, str]:
+    """(system, prompt) of the question whether `events` give another value than `old_notes`."""
+    lines = "\n".join(f"E{n}: {' '.join(text.split())}" for n, text in enumerate(events, start=1))
+    old = "\n".join(" ".join(text.split()) for text in old_notes)
+    return SYSTEM, _QUESTION.format(statement=old, events=lines)
+
+
+def old_notes(old: KnownPattern) -> list[str]:
+    """What the old pattern says, in its latest two events' words (oldest first), else in the model's:
+    a model's description adds detail ("retries are added before lunch") that hid the change from it."""
+    return list(reversed(old.recent_evidence[:2])) or [f"{old.title}. {old.description}"]
+
+
+def replaced(prompting: Prompting, cluster: Cluster, old: KnownPattern, new_texts: Sequence[str]) -> bool:
+    """Whether `new_texts` (events the old pattern does not cite) replace what `old` states. Only the
+    events with a cue of their own are shown: a restatement of the old value beside the change made the
+    model answer that nothing changed."""
+    notes = old_notes(old)
+    said = " ".join([old.title, old.description, *old.recent_evidence])
+    # An event saying exactly what one of the old events said repeats it, whatever its words.
+    repeated = {" ".join(text.split()) for text in old.recent_evidence}
+    changing = [text for text in new_texts if " ".join(text.split()) not in repeated and cue(said, [text])]
+    stated = [stated_change(said, text) for text in changing]
+    if True in stated:
+        return True
+    # A change named outright of something else, or naming the old value's replacement again, is no
+    # change of this pattern; the model judges only what words cannot decide.
+    changing = [text for text, verdict in zip(changing, stated, strict=True) if verdict is None]
+    if not changing:
+        return False
+    if not prompting.reasoning.judges_support:
+        return bool(set().union(*map(_words, changing)) & _STRONG_CUES)
+    system, prompt = question(notes, changing)
+    answer = prompting.yes_no(cluster, system, prompt, SCHEMA, f"change-{CHANGE_VERSION}")
+    return isinstance(answer, dict) and answer.get("different") is True
+
+
+def supersession(
+    prompting: Prompting,
+    cluster: Cluster,
+    old: KnownPattern,
+    evidence_ids: Sequence[str],
+    content: Mapping[str, str],
+    occurred_at: Mapping[str, datetime],
+) -> Supersession | None:
+    """How a new pattern citing `evidence_ids` replaces `old`, or None when it does not: the change is
+    dated by the first of its events that `old` does not cite and that carries a change cue (else the
+    first of them)."""
+    new_ids = sorted(
+        (i for i in dict.fromkeys(evidence_ids) if i not in old.evidence_ids and i in content),
+        key=lambda i: (occurred_at[i], i),
+    )
+    if not replaced(prompting, cluster, old, [content[i] for i in new_ids]):
+        return None
+    said = " ".join([old.title, old.description, *old.recent_evidence])
+    first = next((i for i in new_ids if cue(said, [content[i]])), new_ids[0])
+    return Supersession(old.pattern_id, occurred_at[first], first)
+
+
+def supersessions(
+    prompting: Prompting,
+    cluster: Cluster,
+    draft: PatternDraft,
+    vectors: tuple[np.ndarray, np.ndarray],
+    store: PatternStore,
+    day: date,
+    model_sha256: str,
+    content: Mapping[str, str],
+    occurred_at: Mapping[str, datetime],
+) -> tuple[Supersession, ...]:
+    """The current patterns of days before `day` that `draft` replaces: those about its subject (its text
+    vector or its evidence centroid, `vectors`, as close as `subject_similarity`) whose statement the
+    draft's newer events make no longer true."""
+    text_vector, centroid = vectors
+    threshold = prompting.config.subject_similarity
+    rivals = store.subject_patterns(text_vector, centroid, day, model_sha256, threshold)
+    found = (
+        supersession(prompting, cluster, rival, draft.evidence_ids, content, occurred_at) for rival in rivals
+    )
+    return tuple(change for change in found if change is not None)

@@ -1,0 +1,61 @@
+"""Tier (a): the word rules that decide a change before any model is asked (`knowledge/supersession.py`)."""
+
+import pytest
+
+from athena_assets.knowledge.supersession import cue, stated_change
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("The Redis cache listens on port 6391", "Moved the Redis cache from port 6391 to port 6392", True),
+        ("rq worker processed the thumbnail jobs", "Switched the task queue from rq to celery", True),
+        ("CI runs the test suite on Python 3.11", "Upgraded CI from Python 3.11 to Python 3.12", True),
+        ("The pre-commit hook runs black", "Replaced black with ruff format", True),
+        (
+            "Wrapped the checkout page in a LaunchDarkly flag",
+            "Reversed it: dropped LaunchDarkly for env vars",
+            True,
+        ),
+        # Another subject's change, and the new value restated, are no change of this pattern.
+        ("The Redis cache listens on port 6391", "Switched the task queue from rq to celery", False),
+        (
+            "The API gateway timeout is 60 seconds",
+            "Raised the API gateway timeout from 30 to 60 seconds",
+            False,
+        ),
+        # Giving up what the old text already gave up restates it.
+        ("Dropped LaunchDarkly for env vars", "Dropped LaunchDarkly for env vars again", None),
+        ("Logs are kept for 30 days", "Log retention is now 30 days", None),
+    ],
+)
+def test_a_change_named_outright_decides_for_the_pattern_whose_value_it_names(
+    old: str, new: str, expected: bool | None
+) -> None:
+    assert stated_change(old, new) is expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("Set pytest -n 4 workers for CI", "Reduced pytest to 2 workers", True),  # a number it lacks
+        ("Production releases go out on Thursdays", "Production releases now go out on Tuesdays", True),
+        ("The user prefers short answers", "The user no longer wants short answers", True),
+        ("pytest runs with 4 workers in CI", "pytest runs with 4 workers in CI again", False),  # repeated
+        (
+            "The timeout is 60 seconds",
+            "Exports up to 60 seconds now pass the timeout",
+            False,
+        ),  # its own number
+        ("Logs are kept for 30 days", "Moved the archive bucket to eu-west-1, 30 days kept", False),
+        (
+            "A merge to main deploys staging",
+            "Production releases now go out on Tuesdays",
+            False,
+        ),  # no shared word
+    ],
+)
+def test_only_newer_events_with_a_cue_on_the_same_subject_are_asked_about(
+    old: str, new: str, expected: bool
+) -> None:
+    assert cue(old, [new]) is expected
