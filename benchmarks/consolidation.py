@@ -220,7 +220,8 @@ def loaded_clients(
     with embeddings, reasoning:
         memory.upsert_events(events)
         days = sorted({event.day for event in events})
-        embed_events(memory.events_for_days(days[0], days[-1]), embeddings, memory, model_sha256)
+        stored = memory.events_for_days(days[0], days[-1])
+        embed_events(stored, embeddings, memory, embeddings.vector_key(model_sha256))
         yield Clients(reasoning, embeddings, memory, PatternStore.beside(memory))
 
 
@@ -228,7 +229,7 @@ def _load(events: list[Event], memory: MemoryStore, embeddings: LlamaCppEmbeddin
     started = time.perf_counter()
     memory.ensure_schema()
     memory.upsert_events(events)
-    embed_events(memory.events_for_days(DAY, DAY), embeddings, memory, MODEL_SHA256)
+    embed_events(memory.events_for_days(DAY, DAY), embeddings, memory, embeddings.vector_key(MODEL_SHA256))
     return time.perf_counter() - started
 
 

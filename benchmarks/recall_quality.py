@@ -30,14 +30,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import conversation_history
 import numpy as np
 from consolidation import private_stack
 
 from athena_assets.defs.memory.embeddings import embed_events
 from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.llamacpp.embedding_context import DEFAULT_CONTEXT
 from resources.memory.event_line import Event
+from resources.memory.recall import MODES
 from resources.memory.recall_scope import RecallScope
+from resources.memory.records import StoredEvent
 from resources.memory.store import MemoryStore
 
 MODEL_SHA256 = "recall-benchmark"
@@ -114,13 +118,22 @@ CHATTER = (
 )
 
 
+HISTORIES = {
+    "facts": "one statement per event",
+    "turns": "each statement among asides, as an assistant's turn",
+    "conversation": "two friends' chat, a turn per event (benchmarks/conversation_history.py)",
+}
+
+
 @dataclass(frozen=True)
 class Question:
-    """A question, the session it is asked in, and the one event that answers it."""
+    """A question, its kind, where it is asked (the recall's scope when scoped) and the events that
+    answer it."""
 
     text: str
-    session_id: str
-    evidence_id: str
+    kind: str
+    scope: RecallScope
+    evidence_ids: tuple[str, ...]
 
 
 def _event(event_id: str, at: datetime, content: str, session_id: str, project: str) -> Event:
@@ -180,7 +193,7 @@ def history(sessions: int, turns: bool = False, seed: int = 7) -> tuple[list[Eve
             event_id = f"{session}-{position:02d}"
             events.append(_event(event_id, at + timedelta(minutes=position), content, session, project))
             if question:
-                questions.append(Question(question, session, event_id))
+                questions.append(Question(question, "single", RecallScope(session_id=session), (event_id,)))
     return events, questions
 
 
@@ -191,58 +204,103 @@ def _turn(rng: random.Random, statement: str) -> str:
     return " ".join(sentences)
 
 
-def _rank(found: list[str], wanted: str) -> int | None:
-    return found.index(wanted) + 1 if wanted in found else None
+def _found(hits: list[str], evidence: tuple[str, ...], k: int) -> float:
+    """The share of `evidence` among the first `k` of `hits` (evidence recall@k)."""
+    return sum(event_id in hits[:k] for event_id in evidence) / len(evidence)
 
 
-def _figures(ranks: list[int | None]) -> tuple[float, float, float]:
-    count = len(ranks)
-    at5 = sum(rank is not None and rank <= 5 for rank in ranks) / count
-    at10 = sum(rank is not None and rank <= 10 for rank in ranks) / count
-    mrr = sum(1 / rank for rank in ranks if rank is not None and rank <= 10) / count
-    return at5, at10, mrr
+def _mrr(hits: list[str], evidence: tuple[str, ...]) -> float:
+    ranks = [hits.index(event_id) + 1 for event_id in evidence if event_id in hits[:10]]
+    return 1 / min(ranks) if ranks else 0.0
+
+
+@dataclass(frozen=True)
+class Figures:
+    """recall@5, recall@10 and MRR of one mode over a set of questions."""
+
+    at5: float
+    at10: float
+    mrr: float
+
+
+def _figures(rankings: list[list[str]], questions: list[Question]) -> Figures:
+    pairs = list(zip(rankings, questions, strict=True))
+    count = len(pairs)
+    return Figures(
+        sum(_found(hits, q.evidence_ids, 5) for hits, q in pairs) / count,
+        sum(_found(hits, q.evidence_ids, 10) for hits, q in pairs) / count,
+        sum(_mrr(hits, q.evidence_ids) for hits, q in pairs) / count,
+    )
+
+
+def _bound(vector: list[str], text: list[str], evidence: tuple[str, ...]) -> list[str]:
+    """The better of the two branches' rankings for this question (what a perfect choice between them
+    reaches): the one finding more evidence in its top 5, then top 10."""
+    return max(text, vector, key=lambda hits: (_found(hits, evidence, 5), _found(hits, evidence, 10)))
+
+
+def load_history(name: str, sessions: int) -> tuple[list[Event], list[Question]]:
+    """The events and questions of history `name` (`HISTORIES`)."""
+    if name == "conversation":
+        events, asked = conversation_history.history(sessions=max(8, sessions // 3))
+        return events, [
+            Question(q.text, q.kind, RecallScope(source=q.conversation), q.evidence_ids) for q in asked
+        ]
+    return history(sessions, name == "turns")
 
 
 def run(
-    database_url: str, embeddings_url: str, sessions: int, turns: bool
-) -> list[tuple[str, str, tuple[float, ...]]]:
-    """Load the history, ask every question in every mode and scope; the figures per (mode, scope)."""
-    events, questions = history(sessions, turns)
+    database_url: str, embeddings_url: str, name: str, sessions: int, context: str
+) -> list[tuple[str, str, str, Figures]]:
+    """Load a history, ask every question in every mode and scope; the figures per (mode, scope, kind).
+    Events are embedded with `context` (`embedding_context.py`)."""
+    events, questions = load_history(name, sessions)
     memory = MemoryStore(database_url=database_url, schema_name=f"recall_{uuid.uuid4().hex[:8]}")
-    embeddings = LlamaCppEmbeddingResource(urls=[embeddings_url]).use_metrics(MetricsCollector())
+    embeddings = LlamaCppEmbeddingResource(urls=[embeddings_url], context=context)
+    embeddings.use_metrics(MetricsCollector())
     rows = []
     with embeddings:
         memory.upsert_events(events)
-        stored = memory.events_for_days(events[0].day, events[-1].day)
+        stored = memory.events_for_days(events[0].day, max(event.day for event in events))
         embed_events(stored, embeddings, memory, MODEL_SHA256)
         ids = [event.id for event in stored]
         matrix = np.stack([np.asarray(v.embedding, dtype=np.float32) for v in embeddings.embed_batch(
-            [event.content for event in stored])])  # fmt: skip
+            [embeddings.document(e.content, e.occurred_at, e.metadata) for e in stored])])  # fmt: skip
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-        session_of = {event.id: event.session_id for event in stored}
+        by_id = {event.id: event for event in stored}
         query_vectors = [embeddings.embed_query(question.text) for question in questions]
         for scoped in (False, True):
-            ranks: dict[str, list[int | None]] = {"exact cosine": [], "vector": [], "text": [], "hybrid": []}
+            found: dict[str, list[list[str]]] = {"exact cosine": [], **{mode: [] for mode in MODES}}
             for question, vector in zip(questions, query_vectors, strict=True):
-                scope = RecallScope(session_id=question.session_id) if scoped else None
-                for mode in ("vector", "text", "hybrid"):
+                scope = question.scope if scoped else None
+                for mode in MODES:
                     hits = memory.recall(
                         list(vector.embedding), MODEL_SHA256, vector.dimension, k=10,
                         query_text=question.text, mode=mode, scope=scope,  # type: ignore[arg-type]
                     )  # fmt: skip
-                    ranks[mode].append(_rank([hit.event_id for hit in hits], question.evidence_id))
+                    found[mode].append([hit.event_id for hit in hits])
                 query = np.asarray(vector.embedding, dtype=np.float32)
                 order = np.argsort(-(matrix @ (query / np.linalg.norm(query))), kind="stable")
-                exact = [ids[i] for i in order if not scoped or session_of[ids[i]] == question.session_id]
-                ranks["exact cosine"].append(_rank(exact[:10], question.evidence_id))
-            # What a perfect fusion of the two branches could reach: the better of their two ranks.
-            ranks["either (bound)"] = [
-                min((rank for rank in pair if rank is not None), default=None)
-                for pair in zip(ranks["vector"], ranks["text"], strict=True)
+                in_scope = [ids[i] for i in order if not scoped or _within(by_id[ids[i]], question.scope)]
+                found["exact cosine"].append(in_scope[:10])
+            found["either (bound)"] = [
+                _bound(vector, text, question.evidence_ids)
+                for vector, text, question in zip(found["vector"], found["text"], questions, strict=True)
             ]
-            for mode, found in ranks.items():
-                rows.append((mode, "session" if scoped else "none", _figures(found)))
+            kinds = ["all", *sorted({question.kind for question in questions})]
+            for mode, rankings in found.items():
+                for kind in kinds if len(kinds) > 2 else kinds[:1]:
+                    chosen = [i for i, q in enumerate(questions) if kind in ("all", q.kind)]
+                    figures = _figures([rankings[i] for i in chosen], [questions[i] for i in chosen])
+                    rows.append((mode, "scoped" if scoped else "none", kind, figures))
     return rows
+
+
+def _within(event: StoredEvent, scope: RecallScope) -> bool:
+    """Whether `event` is in `scope` (the benchmark's scopes name a source or a session only)."""
+    return (scope.source is None or event.source == scope.source) and (
+        scope.session_id is None or event.session_id == scope.session_id
+    )
 
 
 def main() -> None:
@@ -250,27 +308,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sessions", type=int, default=60, help="sessions of 34 events and 8 questions each")
+    parser.add_argument("--sessions", type=int, default=60, help="sessions of the facts and turns histories")
     parser.add_argument("--models-dir", type=Path, help="reuse model files from here (default: a temp dir)")
     parser.add_argument(
         "--history",
-        choices=["facts", "turns", "both"],
-        default="both",
-        help="facts: one statement per event; turns: each among asides, as in a conversation",
+        choices=[*HISTORIES, "all"],
+        default="all",
+        help="; ".join(f"{name}: {what}" for name, what in HISTORIES.items()),
+    )
+    parser.add_argument(
+        "--context",
+        action="append",
+        help="embedding context(s) to measure, e.g. none, speaker, date, date,speaker (repeatable; default: "
+        f"{DEFAULT_CONTEXT}); only conversation turns have a speaker",
     )
     args = parser.parse_args()
-    chosen = ["facts", "turns"] if args.history == "both" else [args.history]
-    print(f"{args.sessions * 34} events, {args.sessions * 8} questions per history")
-    print(f"{'history':8} {'mode':13} {'scope':8} {'recall@5':>8} {'recall@10':>9} {'MRR':>6}")
+    chosen = list(HISTORIES) if args.history == "all" else [args.history]
+    contexts = args.context or [DEFAULT_CONTEXT]
+    print(f"{'history':12} {'context':12} {'mode':14} {'scope':6} {'kind':8} "
+          f"{'recall@5':>8} {'recall@10':>9} {'MRR':>6}")  # fmt: skip
     with (
         tempfile.TemporaryDirectory(prefix="athena-recall-") as home,
         private_stack(Path(home), args.models_dir) as (database_url, embeddings_url, _reasoning),
     ):
         for name in chosen:
-            for mode, scope, (at5, at10, mrr) in run(
-                database_url, embeddings_url, args.sessions, name == "turns"
-            ):
-                print(f"{name:8} {mode:13} {scope:8} {at5:8.3f} {at10:9.3f} {mrr:6.3f}", flush=True)
+            for context in contexts if name == "conversation" else contexts[:1]:
+                for mode, scope, kind, f in run(database_url, embeddings_url, name, args.sessions, context):
+                    print(f"{name:12} {context:12} {mode:14} {scope:6} {kind:8} {f.at5:8.3f} {f.at10:9.3f} "
+                          f"{f.mrr:6.3f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

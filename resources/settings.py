@@ -13,6 +13,8 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from resources.llamacpp.embedding_context import DEFAULT_CONTEXT, parse_context
+
 DEFAULT_EMBEDDINGS_URL = "http://127.0.0.1:8001"
 DEFAULT_REASONING_URL = "http://127.0.0.1:8002"
 DEFAULT_PG_PORT = 5433
@@ -50,6 +52,13 @@ def _int_between(environ: Mapping[str, str], name: str, default: int, low: int, 
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is outside [{low}, {high}]; unset it or give e.g. {default}")
     return value
+
+
+def _context(environ: Mapping[str, str]) -> tuple[str, ...]:
+    try:
+        return parse_context(environ.get("ATHENA_EMBEDDING_CONTEXT", "").strip() or DEFAULT_CONTEXT)
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
 
 
 def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
@@ -137,6 +146,8 @@ class Settings:
     embeddings_urls: tuple[str, ...] = (DEFAULT_EMBEDDINGS_URL,)
     reasoning_urls: tuple[str, ...] = (DEFAULT_REASONING_URL,)
     embedding_dim: int = 0
+    # What the embedder reads besides a conversation turn's content (ATHENA_EMBEDDING_CONTEXT).
+    embedding_context: tuple[str, ...] = parse_context(DEFAULT_CONTEXT)
     n_threads: int = 0
     embedding_parallel: int = 2
     api_key: str | None = field(default=None, repr=False)
@@ -171,6 +182,7 @@ class Settings:
             embeddings_urls=_urls(env, "LLAMACPP_EMBEDDINGS_URL", DEFAULT_EMBEDDINGS_URL),
             reasoning_urls=_urls(env, "LLAMACPP_REASONING_URL", DEFAULT_REASONING_URL),
             embedding_dim=_int(env, "LLAMACPP_EMBEDDING_DIM", 0),
+            embedding_context=_context(env),
             n_threads=_int(env, "LLAMACPP_N_THREADS", 0),
             embedding_parallel=_int(env, "LLAMACPP_EMBEDDING_PARALLEL", 2),
             api_key=env.get(API_KEY_ENV, "").strip() or None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from resources.llamacpp.embedding_context import vector_key
 from resources.models.file_sha import model_sha256
 from resources.models.manifest import ModelSpec, Role, models_for_profile
 from resources.settings import Settings
@@ -46,6 +47,11 @@ class App:
     def model(self, role: Role) -> ModelSpec:
         """The manifest entry of the `role` model in the configured profile."""
         return self.models[role]
+
+    def vector_key(self) -> str:
+        """The key of the event vectors recall searches and ingestion writes: the embedding model's
+        sha256 with the configured embedding context (`embedding_context.vector_key`)."""
+        return vector_key(self.model_sha256("embedding"), self.settings.embedding_context)
 
     def model_sha256(self, role: Role) -> str:
         """The identity of the `role` model: its file's sha256, the one source every path reads

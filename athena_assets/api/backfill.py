@@ -32,14 +32,15 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 @dataclass(frozen=True)
 class BackfillRun:
-    """One Dagster run of a backfill: its id, day range and whether it succeeded; or a range with
-    nothing new to do, which starts no run (`skipped`, no run id)."""
+    """One Dagster run of a backfill: its id, day range, whether it succeeded and why not; or a range
+    with nothing new to do, which starts no run (`skipped`, no run id)."""
 
     run_id: str
     first: date
     last: date
     success: bool
     skipped: bool = False
+    error: str = ""  # a failed run's reason: its first failed step and that step's error, one line
 
 
 def day_ranges(first: date, last: date, events: int = 0) -> list[tuple[date, date]]:
@@ -80,8 +81,21 @@ def up_to_date(app: App, start: date, end: date, asset_names: Sequence[str]) -> 
         if pairs and not pairs <= memory.loaded(shas, start, end, EVENTS_CODE_VERSION):
             return False
     if "event_embeddings" in asset_names:
-        return memory.due_for_embedding_count(start, end, app.model_sha256("embedding")) == 0
+        return memory.due_for_embedding_count(start, end, app.vector_key()) == 0
     return True
+
+
+def failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    """The first failed step of a run and the first line of the error that started it: the root of the
+    error's causes, as Dagster wraps it ("Exceeded max_retries" around the server that did not answer);
+    "" when no step failed."""
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        lines = error.message.strip().splitlines() if error is not None else []
+        return f"{event.step_key}: {lines[0] if lines else 'failed'}"
+    return ""
 
 
 def backfill(
@@ -116,7 +130,7 @@ def backfill(
                     tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
                     raise_on_error=False,
                 )
-                run = BackfillRun(result.run_id, start, end, result.success)
+                run = BackfillRun(result.run_id, start, end, result.success, error=failure_reason(result))
             runs.append(run)
             if progress is not None:
                 progress(run)

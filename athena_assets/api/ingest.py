@@ -84,7 +84,7 @@ def remember(
     kept = Remembered(event.id, event.day.isoformat(), stored_in_inbox=True, recallable=False)
     try:
         resources.memory.upsert_events([event])
-        embed_events([event], resources.embeddings, resources.memory, app.model_sha256("embedding"))
+        embed_events([event], resources.embeddings, resources.memory, app.vector_key())
     except (psycopg.Error, LlamaCppError, RuntimeError, OSError) as err:
         return replace(kept, note=f"kept in the inbox; the pipeline will index it later ({err})")
     return replace(kept, recallable=True)

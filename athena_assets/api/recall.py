@@ -2,7 +2,7 @@
 scope. Every front end (the CLI, the MCP tools, the seed's HTTP tools, Python) recalls through `recall`.
 
 A recall needs three things: the query's vector (when its mode needs one), the identity of the
-embedding model whose vectors to search (`App.model_sha256`), and the store's recall statement
+embedding model and context whose vectors to search (`App.vector_key`), and the store's recall statement
 (`resources/memory/recall.py`). A long-lived process gets them from its resources (the embedding
 client, the store's connection pool). A one-shot command (`App.one_shot`) builds the same pieces the
 light way, with no Dagster: the query embedded over one HTTP client and the statement run on one
@@ -59,7 +59,7 @@ def recall(
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise ValueError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
     needs_vector = mode_spec(mode).needs_vector
-    request = RecallQuery(None, app.model_sha256("embedding"), 0, k, query, mode, CANDIDATES, scope)
+    request = RecallQuery(None, app.vector_key(), 0, k, query, mode, CANDIDATES, scope)
     if app.one_shot:
         hits = _light_recall(app, request, needs_vector)
         if hits is not None:

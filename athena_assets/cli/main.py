@@ -106,7 +106,13 @@ def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     runs = backfill_api.backfill(App(settings), args.start, args.end, assets, progress, force=args.force)
     started = sum(not run.skipped for run in runs)
     print(f"{started} run(s) for {args.start}..{args.end}: {', '.join(assets)}")
-    return 0 if all(run.success for run in runs) else 1
+    failed = next((run for run in runs if not run.success), None)
+    if failed is not None:
+        raise RuntimeError(
+            f"run {failed.run_id} ({failed.first}..{failed.last}) failed in {failed.error or 'a step'}; "
+            "fix that and run the same command again (finished days are kept)"
+        )
+    return 0
 
 
 def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
@@ -226,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ASSET",
         help="assets to materialise, separated by spaces or commas (default: the events and embeddings)",
     )
-    backfill.set_defaults(handler=_cmd_backfill)
+    backfill.set_defaults(handler=_cmd_backfill, run_log=True)
 
     add_recall_parser(commands)
 

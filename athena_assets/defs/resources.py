@@ -14,6 +14,7 @@ import dagster as dg
 
 from resources.compression.compressor import PromptCompressorResource
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
+from resources.llamacpp.embedding_context import NO_CONTEXT
 from resources.llamacpp.probe import LlamaCppProbeResource
 from resources.llamacpp.reasoning import LlamaCppReasoningResource
 from resources.memory.inbox import InboxResource
@@ -65,6 +66,7 @@ class AthenaResources:
             model_name=embedding_model.name,
             document_prefix=embedding_model.document_prefix,
             query_prefix=embedding_model.query_prefix,
+            context=",".join(settings.embedding_context) or NO_CONTEXT,
         )
         database_url: str | dg.EnvVar = application_database_url(settings)
         if secrets_as_env_vars and has_password(database_url):

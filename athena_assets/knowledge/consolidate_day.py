@@ -196,7 +196,8 @@ def consolidate_day(
     """
     say = log or (lambda _message: None)
     started = time.monotonic()
-    events = clients.patterns.event_vectors(day - timedelta(days=config.lookback_days), day, model_sha256)
+    since = day - timedelta(days=config.lookback_days)
+    events = clients.patterns.event_vectors(since, day, clients.embeddings.vector_key(model_sha256))
     total = clients.memory.event_count(day, day)
     clusters, lookback = _clusters(day, events, config)
     clustered = time.monotonic()

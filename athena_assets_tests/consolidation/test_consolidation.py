@@ -400,7 +400,7 @@ def test_the_store_merges_on_text_and_evidence_and_replacing_days_is_idempotent(
     store = PatternStore.beside(pipeline.memory)
     store.ensure_schema()
     model = "test-model"
-    vectors = store.event_vectors(DAY_ONE, DAY_TWO, App(stack.settings).model_sha256("embedding"))
+    vectors = store.event_vectors(DAY_ONE, DAY_TWO, App(stack.settings).vector_key())
     by_theme = {
         (day, theme): [v for v in vectors if v.day == day and f"-{theme}-" in v.id]
         for day in (DAY_ONE, DAY_TWO)

@@ -166,7 +166,7 @@ def test_a_range_backfills_in_one_run_and_recall_finds_the_event(
     assert memory.stats().embeddings == 4
 
     query = resources.embeddings.embed_query("the cursor of the sensor missed a file")
-    model_sha = _metadata(result, "event_embeddings")["model_sha256"]
+    model_sha = _metadata(result, "event_embeddings")["vector_key"]
     hits = memory.recall(list(query.embedding), str(model_sha), query.dimension, k=4)
     assert hits[0].event_id == "r1"
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)

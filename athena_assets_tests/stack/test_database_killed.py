@@ -1,6 +1,9 @@
-"""PostgreSQL SIGKILLed in the middle of a backfill, on a private database and Dagster instance (the
-session's embedding server): one line naming the database and the fix, the run ends FAILURE at the next
-command, and the re-run leaves every event with exactly one vector and the dead letters as they were."""
+"""A part of the stack SIGKILLed in the middle of a backfill, on a private database and Dagster instance.
+
+PostgreSQL (with the session's embedding server): one line naming the database and the fix, the run ends
+FAILURE at the next command, and the re-run leaves every event with exactly one vector and the dead
+letters as they were. The embedding server (a private one): one line naming the failed step and the
+server's URL. Either way stderr holds that line and nothing else; the rest is in the run's log."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import psycopg
 import pytest
 
@@ -20,6 +24,7 @@ from athena_assets.api.instance import PID_TAG
 from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.models.manifest import models_for_profile
 from resources.settings import Settings
+from resources.stack.llama_server import start_llama_server, stop_llama_server
 from resources.stack.local import LocalStack, private_stack_environment
 from resources.stack.postgres import running_postgres
 
@@ -42,6 +47,24 @@ def _embedding_started(instance: dg.DagsterInstance, pid: int) -> bool:
         if any(entry.step_key == "event_embeddings" for entry in started):
             return True
     return False
+
+
+def _backfill_until_embedding(environ: dict[str, str], settings: Settings) -> subprocess.Popen[str]:
+    """`athena backfill` of `DAYS` started, once its run has started its embedding step."""
+    athena = str(Path(sys.executable).with_name("athena"))
+    backfill = [athena, "backfill", "--from", DAYS[0], "--to", DAYS[1]]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    process = subprocess.Popen(backfill, env=environ, text=True, **pipes)
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not _embedding_started(instance, process.pid):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the embedding step never started"
+            time.sleep(0.05)
+    finally:
+        instance.dispose()
+    return process
 
 
 @pytest.mark.timeout(900)
@@ -72,29 +95,22 @@ def test_postgresql_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> N
         with psycopg.connect(local.database_url()) as conn:
             dead_before = conn.execute(dead_letters).fetchall()
         assert len(dead_before) == 2
-        athena = str(Path(sys.executable).with_name("athena"))
-        backfill = [athena, "backfill", "--from", DAYS[0], "--to", DAYS[1]]
-        process = subprocess.Popen(
-            backfill, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
-        deadline = time.monotonic() + WAIT_S
-        while not _embedding_started(instance, process.pid):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the embedding step never started"
-            time.sleep(0.05)
+        process = _backfill_until_embedding(environ, settings)
         postmaster = running_postgres(local.pgdata)
         assert postmaster is not None
         os.kill(postmaster.pid, signal.SIGKILL)
         _, stderr = process.communicate(timeout=WAIT_S)
-        instance.dispose()
 
         assert process.returncode == 2, stderr
-        assert "Traceback" not in stderr, stderr
-        # The run's own log lines come first; then one error line, and the crash the command saw.
-        [error] = [line for line in stderr.splitlines() if line.startswith("athena: error:")]
+        # The whole of stderr is one line naming the database, the fix and the run's log; the pool's
+        # retries and Dagster's failure to log them are in that log.
+        [error] = stderr.splitlines()
+        assert error.startswith("athena: error:"), stderr
         assert "does not answer" in error and str(settings.pg_port) in error, stderr
         assert "athena stack up" in error, error
+        log = Path(error.rsplit("(the run's log: ", 1)[1].rstrip(")"))
+        assert log.parent == settings.home / "logs" and log.name.startswith("backfill-"), error
+        assert "Exception while writing logger call to event log" in log.read_text()
 
         local.start_database()  # `athena stack up` would do the same
         assert _athena(environ, "metrics").returncode == 0
@@ -114,4 +130,52 @@ def test_postgresql_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> N
         assert counts == (EVENTS, EVENTS, EVENTS), json.dumps(counts)  # one vector per event, no gap
         assert dead_after == dead_before  # the dead letters are the same as before
     finally:
+        local.down()
+
+
+def _ingest(environ: dict[str, str], tmp_path: Path) -> None:
+    rows = [
+        {"id": f"lost-{i}", "occurred_at": f"{DAYS[i % 2]}T{i % 24:02d}:{i % 60:02d}:00Z",
+         "content": f"event {i}: the nightly export {i} streamed rows in batches of {i % 50}"}
+        for i in range(EVENTS)
+    ]  # fmt: skip
+    ingested = _athena(environ, "ingest", str(write_jsonl(tmp_path / "lost.jsonl", rows)))
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+
+
+@pytest.mark.timeout(900)
+def test_the_embedding_server_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> None:
+    server = stack.private_embedding_server("lost-embeddings")
+    run_dir = tmp_path / "servers"
+    private = private_stack_environment(tmp_path / "home", models_dir=stack.settings.models_dir)
+    private |= {"LLAMACPP_EMBEDDINGS_URL": server.url, "LLAMACPP_REASONING_URL": stack.reasoning_url}
+    settings = Settings.from_env(private)
+    local = LocalStack(settings, models_for_profile(settings.model_profile))
+    environ = {**os.environ, **private}
+    local.start_database()
+    record = start_llama_server(server, run_dir, timeout_s=60)
+    try:
+        assert _athena(environ, "models").returncode == 0
+        _ingest(environ, tmp_path)
+        process = _backfill_until_embedding(environ, settings)
+        [llama_server] = psutil.Process(record.pid).children()
+        llama_server.kill()
+        stdout, stderr = process.communicate(timeout=WAIT_S)
+
+        assert process.returncode == 2, stdout + stderr
+        [error] = stderr.splitlines()  # one line, nothing else
+        assert error.startswith("athena: error: run ") and "failed in event_embeddings" in error, error
+        assert server.url in error, error
+        assert "run the same command again" in error and "(the run's log: " in error, error
+
+        start_llama_server(server, run_dir, timeout_s=60)
+        again = _athena(environ, "backfill", "--from", DAYS[0], "--to", DAYS[1])
+        assert again.returncode == 0 and again.stderr == "", again.stdout + again.stderr
+        with psycopg.connect(local.database_url()) as conn:
+            vectors = conn.execute(
+                "SELECT count(*), count(DISTINCT event_id) FROM athena.event_embeddings"
+            ).fetchone()
+        assert vectors == (EVENTS, EVENTS)  # one vector per event, none twice
+    finally:
+        stop_llama_server(server.name, run_dir)
         local.down()

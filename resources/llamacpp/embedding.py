@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from pydantic import Field, PrivateAttr
 
 from resources.llamacpp.base import LlamaCppResourceBase
+from resources.llamacpp.embedding_context import DEFAULT_CONTEXT, document, parse_context, vector_key
 from resources.llamacpp.embedding_request import embed_text, response_vectors
 from resources.llamacpp.embedding_tokens import (
     InputType,
@@ -71,6 +74,11 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
         default="", description="Prepended to documents (nomic: 'search_document: ')."
     )
     query_prefix: str = Field(default="", description="Prepended to queries (nomic: 'search_query: ').")
+    context: str = Field(
+        default=DEFAULT_CONTEXT,
+        description="What is read besides a conversation turn's content: date, speaker, both, or none "
+        "(resources/llamacpp/embedding_context.py). Part of the vectors' key: changing it re-embeds.",
+    )
     batch_size: int = Field(default=32, description="Texts per /v1/embeddings request in embed_batch.")
     max_input_tokens: int = Field(
         default=0, description="Tokens one input may have before it is split; 0 asks the server."
@@ -120,6 +128,14 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
         """The servers' embedding width (checked when the resource opens)."""
         self.open()
         return self._dimension
+
+    def document(self, content: str, occurred_at: datetime, metadata: Mapping[str, Any]) -> str:
+        """The text this resource embeds for an event (`embedding_context.document`)."""
+        return document(content, occurred_at, metadata, parse_context(self.context))
+
+    def vector_key(self, model_sha256: str) -> str:
+        """The key of the event vectors this resource writes with the model `model_sha256`."""
+        return vector_key(model_sha256, parse_context(self.context))
 
     def _prefixed(self, text: str, input_type: InputType) -> str:
         return (self.query_prefix if input_type == "query" else self.document_prefix) + text

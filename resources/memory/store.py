@@ -247,9 +247,9 @@ class MemoryStore(StoreAccounting):
 
         `vector` ranks by cosine similarity (score = 1 - cosine distance) through the HNSW index: use it
         for paraphrases and questions in other words. `text` ranks by the words of `query_text` (any of
-        them, rarer words weighing more; no vector needed). `hybrid` fuses (RRF, k=60) the top
-        `candidates` of both: use it when the query holds exact tokens (error codes, identifiers, file
-        names) that embeddings blur. See `resources/memory/recall.py`.
+        them, rarer words weighing more; no vector needed). `hybrid` (the application's default,
+        `api.recall`) fuses the top `candidates` of both by score, each branch weighted by how sure it
+        is for this query (`resources/memory/fusion.py`). See `resources/memory/recall.py`.
         """
         request = RecallQuery(query_vector, model_sha256, dimension, k, query_text, mode, candidates, scope)
         recall_statement(self.schema_name, request)  # bad arguments fail before any connection

@@ -25,7 +25,7 @@ from resources.memory.records import EmbeddingRow, StoredEvent
 from resources.memory.store import MemoryStore
 from resources.models.files import ModelFilesResource
 
-EMBEDDINGS_CODE_VERSION = "1"
+EMBEDDINGS_CODE_VERSION = "2"  # 2: conversation turns read with their date and speaker
 # Large enough that the pause at the end of a chunk (its last requests in flight, a server slot idle)
 # is rare (measured: 256 -> 1024 took a 3,000-event backfill from 0.78 to 0.86 of the raw loop), small
 # enough to write one chunk while the next is embedded.
@@ -35,12 +35,13 @@ VALIDITY_CHECK = "vectors_are_valid"
 
 
 def _rows(
-    events: Sequence[StoredEvent | Event], embeddings: LlamaCppEmbeddingResource, model_sha256: str
+    events: Sequence[StoredEvent | Event], embeddings: LlamaCppEmbeddingResource, vectors_key: str
 ) -> list[EmbeddingRow]:
-    results = embeddings.embed_batch([event.content for event in events], ids=[event.id for event in events])
+    texts = [embeddings.document(event.content, event.occurred_at, event.metadata) for event in events]
+    results = embeddings.embed_batch(texts, ids=[event.id for event in events])
     return [
         EmbeddingRow(
-            event.id, model_sha256, event.content_sha256, result.embedding, result.tokens, result.split
+            event.id, vectors_key, event.content_sha256, result.embedding, result.tokens, result.split
         )
         for event, result in zip(events, results, strict=True)
     ]
@@ -50,15 +51,16 @@ def embed_events(
     events: Sequence[StoredEvent | Event],
     embeddings: LlamaCppEmbeddingResource,
     memory: MemoryStore,
-    model_sha256: str,
+    vectors_key: str,
 ) -> tuple[int, int]:
-    """Embed and store `events` (stored, or just parsed: only id, content and its sha256 are read) chunk by
-    chunk; returns (vectors written, tokens embedded)."""
+    """Embed and store `events` (stored, or just parsed) chunk by chunk under `vectors_key` (the model's
+    sha256 and the embedding context, `LlamaCppEmbeddingResource.vector_key`); returns (vectors
+    written, tokens embedded)."""
     written = tokens = 0
     pending: Future[int] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgvector-writer") as writer:
         for start in range(0, len(events), CHUNK_EVENTS):
-            rows = _rows(events[start : start + CHUNK_EVENTS], embeddings, model_sha256)
+            rows = _rows(events[start : start + CHUNK_EVENTS], embeddings, vectors_key)
             tokens += sum(row.tokens for row in rows)
             if pending is not None:
                 written += pending.result()
@@ -98,21 +100,22 @@ def event_embeddings(
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
     embedding_sha256 = model_files.sha256("embedding")
+    key = embeddings.vector_key(embedding_sha256)
     run_metrics = MetricsCollector()
     embeddings.use_metrics(run_metrics)
     dimension = embeddings.dimension
-    due = memory.events_due_for_embedding(first, last, embedding_sha256)
+    due = memory.events_due_for_embedding(first, last, key)
     total = memory.event_count(first, last)
     context.log.info(f"{first}..{last}: {len(due)} of {total} events due; {embeddings.describe()}")
     started = time.monotonic()
     try:
-        written, tokens = embed_events(due, embeddings, memory, embedding_sha256)
+        written, tokens = embed_events(due, embeddings, memory, key)
     except LlamaCppInputError as err:
         raise dg.Failure(description=f"{first}..{last}: {err}", allow_retries=False) from err
     # Built after the load: bulk-loading then indexing is several times faster than indexing row by row.
     memory.ensure_vector_index(dimension)
     seconds = time.monotonic() - started
-    check = memory.embedding_check(first, last, embedding_sha256, dimension)
+    check = memory.embedding_check(first, last, key, dimension)
     context.log_event(stats_observation(context.asset_key, run_metrics.get_stats("embedding")))
     return dg.MaterializeResult(
         metadata={
@@ -125,6 +128,7 @@ def event_embeddings(
             "seconds": dg.MetadataValue.float(round(seconds, 3)),
             "tokens_per_s": dg.MetadataValue.float(round(tokens / seconds, 1) if seconds > 0 else 0.0),
             "model_sha256": embedding_sha256,
+            "vector_key": key,
             "dimension": dg.MetadataValue.int(dimension),
         },
         check_results=[
