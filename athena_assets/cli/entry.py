@@ -4,7 +4,8 @@ The command line is imported inside `main`, after Dagster's deliberate beta warn
 (`run.quiet_dagster`). Tests import the modules directly and still see the warnings.
 
 `athena recall` needs no Dagster on its usual path, and importing Dagster alone takes longer than the
-whole recall: it gets a parser of its own and imports nothing else (`recall_command.py`).
+whole recall: it gets a parser of its own and imports nothing else (`recall_command.py`). Neither does
+`athena backfill` when no range has anything new (`backfill_args.py`).
 """
 
 import sys
@@ -27,6 +28,12 @@ def main() -> int:
         from athena_assets.cli.recall_command import recall_parser
 
         return run_command(recall_parser(), None, _explain_crashes)
+    if sys.argv[1:2] == ["backfill"]:
+        from athena_assets.cli.backfill_args import nothing_new
+
+        answered = nothing_new(sys.argv[2:])
+        if answered is not None:
+            return answered
     quiet_dagster()
     from athena_assets.cli.main import main as run_main  # after quiet_dagster: see the docstring
 

@@ -26,6 +26,7 @@ from athena_assets.api.stack import (
     stack_status,
     stack_up,
 )
+from athena_assets.cli.backfill_args import add_backfill_arguments, backfill_assets
 from athena_assets.cli.demo import run_demo
 from athena_assets.cli.recall_command import add_recall_parser
 from athena_assets.cli.run import run_command
@@ -172,25 +173,6 @@ def _cmd_patterns(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def backfill_assets(args: argparse.Namespace) -> tuple[str, ...]:
-    """The assets `athena backfill` materialises: those named (each once, in order), else the events and
-    their embeddings (the reasoning model runs only when asked for)."""
-    named = [name for group in args.assets or () for name in group]
-    return tuple(dict.fromkeys(named)) or backfill_api.DEFAULT_BACKFILL
-
-
-def _asset_names(value: str) -> list[str]:
-    """`--assets a,b c` as a user types it: names separated by commas as well as spaces."""
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in backfill_api.BACKFILL_ASSETS]
-    if unknown or not names:
-        choices = ", ".join(backfill_api.BACKFILL_ASSETS)
-        raise argparse.ArgumentTypeError(
-            f"unknown asset {', '.join(unknown) or repr(value)}; choose from {choices}"
-        )
-    return names
-
-
 def explain_crashes(settings: Settings, since: datetime) -> None:
     """Say which part of the local stack a signal killed while this command ran, if one did."""
     for crash in crashes_since(App(settings), since):
@@ -219,19 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(handler=_cmd_ingest)
 
     backfill = commands.add_parser("backfill", help="materialise a range of days through Dagster")
-    backfill.add_argument("--from", dest="start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
-    backfill.add_argument("--to", dest="end", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
-    backfill.add_argument(
-        "--force", action="store_true", help="run every range, even one with nothing new to load or embed"
-    )
-    backfill.add_argument(
-        "--assets",
-        nargs="+",
-        action="extend",
-        type=_asset_names,
-        metavar="ASSET",
-        help="assets to materialise, separated by spaces or commas (default: the events and embeddings)",
-    )
+    add_backfill_arguments(backfill)
     backfill.set_defaults(handler=_cmd_backfill, run_log=True)
 
     add_recall_parser(commands)

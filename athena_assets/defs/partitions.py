@@ -12,9 +12,8 @@ HISTORY_START = Settings.from_env().history_start
 daily_partitions = dg.DailyPartitionsDefinition(start_date=HISTORY_START.isoformat(), end_offset=1)
 
 # A backfill runs a whole range of days in one run (one load, one bulk write). `athena backfill` sizes
-# its runs by events, at most about EVENTS_PER_RUN each, so memory stays bounded and a sparse history of
-# years is one run; a backfill from the UI cannot count events first, so it takes a year of days a run.
-EVENTS_PER_RUN = 20_000
+# its runs by events (`api/backfill_plan.py`); a backfill from the UI cannot count events first, so it
+# takes a year of days a run.
 BACKFILL_DAYS_PER_RUN = 366
 history_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_DAYS_PER_RUN)
 

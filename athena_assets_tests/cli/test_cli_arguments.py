@@ -3,7 +3,8 @@ connects to anything."""
 
 import pytest
 
-from athena_assets.cli.main import backfill_assets, build_parser
+from athena_assets.cli.backfill_args import backfill_assets
+from athena_assets.cli.main import build_parser
 
 DAYS = ["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]
 

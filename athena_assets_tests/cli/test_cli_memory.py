@@ -136,26 +136,29 @@ def test_a_run_whose_process_was_killed_is_marked_failed_by_the_next_command(sta
     )
 
 
+def _entry_probe(stack: StackHandle, *argv: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """`athena ARGV` run through the console script's entry point in a fresh interpreter, and what it
+    reported: its exit code and whether Dagster was imported."""
+    probe = (
+        "import json, sys\n"
+        "from athena_assets.cli.entry import main\n"
+        f"sys.argv = ['athena', *{list(argv)!r}]\n"
+        "code = main()\n"
+        "print(json.dumps({'code': code, 'dagster': 'dagster' in sys.modules}), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=stack.environ(), capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    return done, json.loads(done.stderr.strip().splitlines()[-1])
+
+
 def test_recall_from_the_shell_loads_no_dagster_and_finds_what_the_full_path_finds(
     stack: StackHandle,
 ) -> None:
     query = "which port does staging redis use"
-    probe = (
-        "import json, sys\n"
-        "from athena_assets.cli.entry import main\n"
-        f"sys.argv = ['athena', 'recall', {query!r}, '-k', '3', '--json']\n"
-        "code = main()\n"
-        "print(json.dumps({'code': code, 'dagster': 'dagster' in sys.modules}), file=sys.stderr)\n"
-    )
-    quick = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=stack.environ(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert json.loads(quick.stderr.strip().splitlines()[-1]) == {"code": 0, "dagster": False}, quick.stderr
+    quick, report = _entry_probe(stack, "recall", query, "-k", "3", "--json")
+    assert report == {"code": 0, "dagster": False}, quick.stderr
     # The full path (the Dagster instance, the resources) answers the same.
     full = recall(App(stack.settings), query, k=3)
     assert [hit["event_id"] for hit in json.loads(quick.stdout)] == [hit.event_id for hit in full]
@@ -181,6 +184,9 @@ def test_a_backfill_with_nothing_new_starts_no_run_until_something_is_new(
     again = run_athena(stack, *backfill)
     assert again.returncode == 0, again.stderr
     assert "nothing new, no run" in again.stdout and "0 run(s)" in again.stdout, again.stdout
+    # That answer needs no Dagster: the inbox's index and two queries (a re-run in a fraction of a second).
+    quick, report = _entry_probe(stack, *backfill)
+    assert report == {"code": 0, "dagster": False} and quick.stdout == again.stdout, quick.stderr
 
     # A new file for one day of the range: that range runs again, and loads and embeds the new events.
     ingest("rerun-b", "2026-07-02")

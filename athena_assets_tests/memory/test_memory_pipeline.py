@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from athena_assets.api import backfill as backfill_api
+from athena_assets.api.backfill_plan import EVENTS_PER_RUN
 from athena_assets.defs.memory.embeddings import event_embeddings
 from athena_assets.defs.memory.events import episodic_events
-from athena_assets.defs.partitions import EVENTS_PER_RUN
 from athena_assets.defs.resources import AthenaResources
 from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource

@@ -26,19 +26,20 @@ from pydantic import Field, PrivateAttr
 
 from resources.memory.event_files import ParsedFile, parse_event_bytes, parse_event_file
 from resources.memory.event_line import Event
+from resources.memory.inbox_index import (
+    INDEX_DIR,
+    InboxFile,
+    InboxIndexEntry,
+    event_count,
+    inbox_files,
+    index_sidecar,
+    read_index,
+    stat_key,
+)
 from resources.memory.redaction import Redactor
 
 _HASH_CHARS = 16
 _REMEMBER_LOCK = ".remember.lock"
-_INDEX_DIR = ".index"
-
-
-@dataclass(frozen=True)
-class InboxFile:
-    """A file in the inbox: where it is and when it arrived (ns since the epoch)."""
-
-    path: Path
-    mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -49,19 +50,6 @@ class IngestedFile:
     parsed: ParsedFile
     stored_as: Path | None
     is_new: bool
-
-
-@dataclass(frozen=True)
-class InboxIndexEntry:
-    """An inbox file's content sha256 and how many of its valid events fall on each UTC day."""
-
-    sha256: str
-    per_day: Mapping[date, int]
-
-    @property
-    def days(self) -> frozenset[date]:
-        """The days of its valid events."""
-        return frozenset(self.per_day)
 
 
 class InboxResource(dg.ConfigurableResource):
@@ -94,42 +82,16 @@ class InboxResource(dg.ConfigurableResource):
         return path
 
     def files(self) -> list[InboxFile]:
-        """Every inbox file, oldest arrival first (ties broken by name, so the order is stable)."""
-        found = []
-        for path in self.directory().glob("*.jsonl"):
-            stat = path.stat()
-            found.append(InboxFile(path, stat.st_mtime_ns))
-        return sorted(found, key=lambda item: (item.mtime_ns, item.path.name))
+        """Every inbox file, oldest arrival first (`inbox_index.inbox_files`)."""
+        return inbox_files(self.directory())
 
     def index(self, path: Path) -> InboxIndexEntry | None:
-        """The content sha256 of an inbox file and its events per day, as its last parse recorded them
-        in `.index/` (keyed by size and modification time: a remembered-events file grows); None when it
-        was not parsed since it last changed, or by a version that kept no counts. Reads no event file."""
-        sidecar = self._index_sidecar(path)
-        try:
-            recorded = json.loads(sidecar.read_text())
-            if {name: recorded[name] for name in ("size", "mtime_ns")} == _stat_key(path):
-                per_day = {date.fromisoformat(day): int(n) for day, n in recorded["per_day"].items()}
-                return InboxIndexEntry(recorded["sha256"], per_day)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        return None
+        """The content sha256 of an inbox file and its events per day (`inbox_index.read_index`)."""
+        return read_index(self.directory(), path)
 
     def event_count(self, first: date, last: date) -> int:
-        """About how many events of the days `first`..`last` the inbox holds (what sizes a backfill's
-        runs): counted per day by each file's index, or all its non-blank lines when it was not parsed
-        since it last changed (an over-count, never an under-count)."""
-        if last < first:
-            return 0
-        total = 0
-        for item in self.files():
-            entry = self.index(item.path)
-            if entry is not None:
-                total += sum(n for day, n in entry.per_day.items() if first <= day <= last)
-            else:
-                with item.path.open("rb") as lines:
-                    total += sum(1 for line in lines if line.strip())
-        return total
+        """About how many events of the days `first`..`last` the inbox holds (`inbox_index.event_count`)."""
+        return event_count(self.directory(), first, last)
 
     def parse(self, path: Path) -> ParsedFile:
         """Validate one event file: events before the partitions' start or after today are rejected.
@@ -138,7 +100,7 @@ class InboxResource(dg.ConfigurableResource):
         it has not changed since: redaction is most of a parse's time, and a backfill re-reads files."""
         # Inbox files only (`*.jsonl`): not a user's file being ingested, nor remember's candidate line.
         in_inbox = path.suffix == ".jsonl" and path.parent.resolve() == self.directory().resolve()
-        key = _stat_key(path) if in_inbox else None  # before reading: a file growing meanwhile is re-read
+        key = stat_key(path) if in_inbox else None  # before reading: a file growing meanwhile is re-read
         redacted = key is not None and self._redacted_as(path) == key
         parsed = parse_event_file(
             path,
@@ -153,14 +115,14 @@ class InboxResource(dg.ConfigurableResource):
         return parsed
 
     def _index_sidecar(self, path: Path) -> Path:
-        return self.directory() / _INDEX_DIR / f"{path.name}.json"
+        return index_sidecar(self.directory(), path)
 
     def _redaction_sidecar(self, path: Path) -> Path:
-        return self.directory() / _INDEX_DIR / f"{path.name}.redacted.json"
+        return self.directory() / INDEX_DIR / f"{path.name}.redacted.json"
 
     def _mark_redacted(self, path: Path) -> None:
         """Record that the inbox wrote `path` redacted by the current rules, as it is now."""
-        _write_sidecar(self._redaction_sidecar(path), _stat_key(path) | {"rules": self.redactor().version})
+        _write_sidecar(self._redaction_sidecar(path), stat_key(path) | {"rules": self.redactor().version})
 
     def _redacted_as(self, path: Path) -> dict[str, int] | None:
         """The size and mtime `path` had when the inbox wrote it redacted by the current rules, if it did."""
@@ -207,7 +169,7 @@ class InboxResource(dg.ConfigurableResource):
             target = directory / f"remembered-{event.day.isoformat()}.jsonl"
             existing = target.read_bytes() if target.exists() else b""
             # A file of an older version may hold lines written before redaction: it stays unmarked.
-            marked = bool(existing) and self._redacted_as(target) == _stat_key(target)
+            marked = bool(existing) and self._redacted_as(target) == stat_key(target)
             if existing and event.id not in {known.id for known in self.parse(target).events}:
                 _write_durably(target, existing.rstrip(b"\n") + b"\n" + line)
                 if marked:
@@ -233,12 +195,6 @@ def _write_sidecar(sidecar: Path, record: Mapping[str, Any]) -> None:
     partial = sidecar.with_suffix(".part")
     partial.write_text(json.dumps(record))
     partial.replace(sidecar)
-
-
-def _stat_key(path: Path) -> dict[str, int]:
-    """What tells a changed file from the one an index entry describes."""
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 @contextmanager

@@ -130,7 +130,7 @@ SELECT t.event_id, t.r::float8 AS score, {columns}, NULL::int AS vector_rank, t.
 FROM txt AS t JOIN {events} AS e ON e.id = t.event_id
 ORDER BY t.rank LIMIT %(k)s"""
 
-# What a candidate from the period a question names gains on the fused 0..1 scale. Measured on the
+# What a candidate from the period a question names gains on the fused scale (mostly 0..1). Measured on the
 # conversation history's questions naming a month (recall@5, scoped, turns embedded with date and
 # speaker): 0.417 without, 0.566 at 0.3, 0.658 at 0.5, 0.711 at 1.0; questions naming no time are
 # untouched. At 0.5 a candidate of that period still needs words or meaning of the question to rank.

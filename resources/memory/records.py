@@ -87,7 +87,8 @@ class EmbeddingCheck:
 @dataclass(frozen=True)
 class RecallHit:
     """One recalled event: `score` is cosine similarity (vector mode), the BM25-style word score (text)
-    or the fused score, 0..1 (hybrid, `fusion.py`); the ranks say where each branch placed it."""
+    or the fused score (hybrid, `fusion.py`: mostly 0..1, above 1 for a hit far ahead of the rest or
+    from the period the question names); the ranks say where each branch placed it."""
 
     event_id: str
     score: float

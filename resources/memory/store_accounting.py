@@ -9,6 +9,7 @@ from datetime import date
 
 from psycopg import sql
 
+from resources.memory.backfill_state import due_for_embedding, loaded_days
 from resources.memory.postgres_store import PostgresStore
 from resources.memory.records import RedactionSummary, StoreStats
 from resources.memory.redaction import PLACEHOLDER_PREFIX
@@ -37,23 +38,13 @@ class StoreAccounting(PostgresStore):
         self, file_sha256s: Sequence[str], start: date, end_inclusive: date, code_version: str
     ) -> set[tuple[str, date]]:
         """The (file sha256, day) pairs of those files and days loaded by `code_version`."""
-        query = sql.SQL(
-            "SELECT file_sha256, day FROM {} WHERE file_sha256 = ANY(%s) AND day BETWEEN %s AND %s "
-            "AND code_version = %s"
-        ).format(self._table(LOADED_DAYS))
         with self._connect() as conn:
-            rows = conn.execute(query, (list(file_sha256s), start, end_inclusive, code_version)).fetchall()
-        return {(row["file_sha256"], row["day"]) for row in rows}
+            return loaded_days(conn, self.schema_name, file_sha256s, start, end_inclusive, code_version)
 
     def due_for_embedding_count(self, start: date, end_inclusive: date, model_sha256: str) -> int:
         """How many events of the range have no vector of their current content for the model."""
-        query = sql.SQL(
-            """SELECT count(*) AS n FROM {events} AS e WHERE e.day BETWEEN %s AND %s AND NOT EXISTS (
-                   SELECT 1 FROM {emb} AS x WHERE x.event_id = e.id AND x.model_sha256 = %s
-                   AND x.content_sha256 = e.content_sha256)"""
-        ).format(events=self._table(EVENTS), emb=self._table(EMBEDDINGS))
         with self._connect() as conn:
-            return int(conn.execute(query, (start, end_inclusive, model_sha256)).fetchone()["n"])
+            return due_for_embedding(conn, self.schema_name, start, end_inclusive, model_sha256)
 
     def redactions(self, since: date | None = None) -> RedactionSummary:
         """How many stored events (of days from `since` on) had secrets replaced, and how many."""

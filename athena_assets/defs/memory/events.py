@@ -9,6 +9,7 @@ from datetime import date
 
 import dagster as dg
 
+from athena_assets.defs.memory.code_versions import EVENTS_CODE_VERSION
 from athena_assets.defs.partitions import daily_partitions, history_backfill_policy, partition_days
 from resources.memory.event_files import RejectedLine
 from resources.memory.event_line import Event
@@ -16,7 +17,6 @@ from resources.memory.inbox import InboxResource
 from resources.memory.redaction import redaction_counts
 from resources.memory.store import MemoryStore
 
-EVENTS_CODE_VERSION = "2"  # 2: secrets redacted before storage
 DEAD_LETTER_CHECK = "no_dead_letters"
 REDACTION_CHECK = "no_secrets_redacted"
 
