@@ -179,39 +179,42 @@ RECOMPUTE_PATTERNS = """UPDATE {patterns} AS p SET
     ) AS t ON t.pattern_id = s.pattern_id
     WHERE p.pattern_id = s.pattern_id"""
 
+# What the two queries of current patterns below share: a pattern's counts, evidence and its latest
+# 20 evidence contents, among patterns of earlier days that no change recorded earlier closed.
+_CURRENT_HEAD = """SELECT p.pattern_id, p.title, p.description, p.kind, p.confidence, p.method,
+        count(DISTINCT v.event_id) FILTER (WHERE v.event_id = ANY(%(ids)s))::int AS shared,
+        count(DISTINCT v.event_id)::int AS evidence,
+"""
+_CURRENT_TAIL = """        array_agg(DISTINCT v.event_id ORDER BY v.event_id) AS evidence_ids,
+        ARRAY(SELECT e.content FROM {events} AS e WHERE e.id = ANY(array_agg(v.event_id))
+              ORDER BY e.occurred_at DESC, e.id LIMIT 20) AS recent_evidence
+    FROM {evidence} AS v JOIN {patterns} AS p ON p.pattern_id = v.pattern_id
+    WHERE v.day < %(day)s AND p.model_sha256 = %(model)s AND p.dimension = %(dim)s
+      AND NOT EXISTS (SELECT 1 FROM {supersessions} AS s
+                      WHERE s.old_pattern_id = p.pattern_id AND s.day < %(day)s)
+    GROUP BY p.pattern_id
+"""
+_SUBJECT_SIMILARITY = "greatest(1 - (p.embedding <=> %(v)s), 1 - (p.evidence_centroid <=> %(c)s))"
+
 # Current patterns of days before %(day)s citing most of the given events (ties: more support, then smaller
 # id). Only earlier days count, so re-running a day finds what its first run found; "current" means no
 # change recorded on an earlier day closed it (the recording day, not the change's time, for the same reason).
-KNOWN_PATTERN = """SELECT p.pattern_id, p.title, p.description, p.kind, p.confidence, p.method,
-        count(DISTINCT v.event_id) FILTER (WHERE v.event_id = ANY(%(ids)s))::int AS shared,
-        count(DISTINCT v.event_id)::int AS evidence,
-        (1 - (p.evidence_centroid <=> %(c)s))::float8 AS similarity,
-        array_agg(DISTINCT v.event_id ORDER BY v.event_id) AS evidence_ids,
-        ARRAY(SELECT e.content FROM {events} AS e WHERE e.id = ANY(array_agg(v.event_id))
-              ORDER BY e.occurred_at DESC, e.id LIMIT 20) AS recent_evidence
-    FROM {evidence} AS v JOIN {patterns} AS p ON p.pattern_id = v.pattern_id
-    WHERE v.day < %(day)s AND p.model_sha256 = %(model)s AND p.dimension = %(dim)s
-      AND NOT EXISTS (SELECT 1 FROM {supersessions} AS s
-                      WHERE s.old_pattern_id = p.pattern_id AND s.day < %(day)s)
-    GROUP BY p.pattern_id
-    ORDER BY shared DESC, p.evidence_centroid <=> %(c)s, p.pattern_id LIMIT %(limit)s"""
+KNOWN_PATTERN = (
+    _CURRENT_HEAD
+    + "        (1 - (p.evidence_centroid <=> %(c)s))::float8 AS similarity,\n"
+    + _CURRENT_TAIL
+    + "    ORDER BY shared DESC, p.evidence_centroid <=> %(c)s, p.pattern_id LIMIT %(limit)s"
+)
 
 # Current patterns of days before %(day)s about the same subject as a new pattern: its text or its
 # evidence close to theirs. The candidates a change may close.
-SUBJECT_PATTERNS = """SELECT p.pattern_id, p.title, p.description, p.kind, p.confidence, p.method,
-        count(DISTINCT v.event_id) FILTER (WHERE v.event_id = ANY(%(ids)s))::int AS shared,
-        count(DISTINCT v.event_id)::int AS evidence,
-        greatest(1 - (p.embedding <=> %(v)s), 1 - (p.evidence_centroid <=> %(c)s))::float8 AS similarity,
-        array_agg(DISTINCT v.event_id ORDER BY v.event_id) AS evidence_ids,
-        ARRAY(SELECT e.content FROM {events} AS e WHERE e.id = ANY(array_agg(v.event_id))
-              ORDER BY e.occurred_at DESC, e.id LIMIT 20) AS recent_evidence
-    FROM {evidence} AS v JOIN {patterns} AS p ON p.pattern_id = v.pattern_id
-    WHERE v.day < %(day)s AND p.model_sha256 = %(model)s AND p.dimension = %(dim)s
-      AND NOT EXISTS (SELECT 1 FROM {supersessions} AS s
-                      WHERE s.old_pattern_id = p.pattern_id AND s.day < %(day)s)
-    GROUP BY p.pattern_id
-    HAVING greatest(1 - (p.embedding <=> %(v)s), 1 - (p.evidence_centroid <=> %(c)s)) >= %(threshold)s
-    ORDER BY similarity DESC, p.pattern_id LIMIT %(limit)s"""
+SUBJECT_PATTERNS = (
+    _CURRENT_HEAD
+    + f"        {_SUBJECT_SIMILARITY}::float8 AS similarity,\n"
+    + _CURRENT_TAIL
+    + f"    HAVING {_SUBJECT_SIMILARITY} >= %(threshold)s\n"
+    + "    ORDER BY similarity DESC, p.pattern_id LIMIT %(limit)s"
+)
 
 # The nearest pattern of the same embedding model whose text is alike AND whose evidence events are alike:
 # a small model gives unrelated clusters the same generic title, and text alone would merge them. Ties go
