@@ -1,10 +1,13 @@
 """Embedding throughput with one llama-server against two replicas on the same machine.
 
     .venv/bin/python benchmarks/replicas.py [--events 2000] [--repeats 2] [--models-dir DIR]
+    .venv/bin/python benchmarks/replicas.py --urls URL,URL [--api-key-env LLAMACPP_API_KEY]
 
 `LlamaCppEmbeddingResource` spreads its batches over every URL it is given. This measures what that
 buys on one machine: one server with all the cores (`-t <cores>`), against two servers with half of
-them each, and against two servers that each take all the cores (oversubscribed). Every setup embeds
+them each, and against two servers that each take all the cores (oversubscribed). With `--urls` it
+starts nothing and compares the first of the given running servers with all of them (the compose
+deployment's replicas, `athena deploy up --replicas`, published on 127.0.0.1). Every setup embeds
 the same deterministic events through `embed_batch` with its defaults, runs are interleaved so drift in
 machine load hits each setup alike, and the best run counts. The ratio to one server is printed.
 """
@@ -41,6 +44,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--models-dir", type=Path, help="where the model file is (fetched if missing)")
+    parser.add_argument("--urls", help="running servers to compare, comma-separated (starts none)")
+    parser.add_argument("--api-key-env", default="LLAMACPP_API_KEY", help="with --urls: the key's variable")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     events = make_events(args.events)
@@ -48,15 +53,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="athena-bench-") as home, ExitStack() as servers:
         models_dir = args.models_dir or Path(home) / "models"
         urls: dict[str, list[str]] = {}
-        for number, (name, replicas) in enumerate(setups(cores).items()):
+        if args.urls:
+            given = [url.strip() for url in args.urls.split(",") if url.strip()]
+            urls = {"1 replica": given[:1], f"{len(given)} replicas": given}
+        for number, (name, replicas) in enumerate(() if args.urls else setups(cores).items()):
             urls[name] = [
                 servers.enter_context(
                     private_server(models_dir, Path(home) / f"run-{number}-{index}", threads, parallel)
                 )
                 for index, (threads, parallel) in enumerate(replicas)
             ]
+        api_key = os.environ.get(args.api_key_env) if args.urls else None
         resources = {
-            name: LlamaCppEmbeddingResource(urls=found).use_metrics(MetricsCollector())
+            name: LlamaCppEmbeddingResource(urls=found, api_key=api_key).use_metrics(MetricsCollector())
             for name, found in urls.items()
         }
         for resource in resources.values():

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the system tools the test suite needs beyond the Python environment, from Debian's packages:
-#   docker-compose      validates docker/docker-compose.yml with a real Compose implementation
+#   docker-compose      validates docker/docker-compose.yml with a real Compose implementation, and
+#                       starts it for real on Docker Engine (docker.io: dockerd and its runtime)
+#   debootstrap         builds the offline images' Debian base (no container registry is reachable)
 #   binutils (objdump)  disassembles the native binaries to guard against AVX-512/AMX instructions
 #   qemu-user           runs pgvector on an emulated AVX2-only CPU (-cpu Haswell)
 #   chromium            the browser the UI test drives through Playwright (never downloaded by it);
@@ -13,6 +15,8 @@ set -euo pipefail
 # "command or file that proves it is there:packages that bring it"
 needs=(
   "docker-compose:docker-compose"
+  "dockerd:docker.io"
+  "debootstrap:debootstrap"
   "objdump:binutils"
   "qemu-x86_64:qemu-user"
   "/usr/bin/chromium:chromium fonts-liberation"

@@ -4,7 +4,8 @@ The command line is imported inside `main`, after Dagster's deliberate beta warn
 (`run.quiet_dagster`). Tests import the modules directly and still see the warnings.
 
 `athena recall` needs no Dagster on its usual path, and importing Dagster alone takes longer than the
-whole recall: it gets a parser of its own and imports nothing else (`recall_command.py`). Neither does
+whole recall: it gets a parser of its own and imports nothing else (`recall_command.py`); so does
+`athena deploy`, which drives Docker (`deploy_command.py`). Neither does
 `athena backfill` when no range has anything new (`backfill_args.py`).
 """
 
@@ -28,6 +29,10 @@ def main() -> int:
         from athena_assets.cli.recall_command import recall_parser
 
         return run_command(recall_parser(), None, _explain_crashes)
+    if sys.argv[1:2] == ["deploy"]:
+        from athena_assets.cli.deploy_command import deploy_parser
+
+        return run_command(deploy_parser(), None, lambda _settings, _since: None)  # no local stack involved
     if sys.argv[1:2] == ["backfill"]:
         from athena_assets.cli.backfill_args import nothing_new
 

@@ -28,6 +28,7 @@ from athena_assets.api.stack import (
 )
 from athena_assets.cli.backfill_args import add_backfill_arguments, backfill_assets
 from athena_assets.cli.demo import run_demo
+from athena_assets.cli.deploy_command import add_deploy_parser
 from athena_assets.cli.recall_command import add_recall_parser
 from athena_assets.cli.run import run_command
 
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.set_defaults(handler=_cmd_backfill, run_log=True)
 
     add_recall_parser(commands)
+    add_deploy_parser(commands)
 
     patterns = commands.add_parser("patterns", help="semantic patterns with support, confidence and evidence")
     patterns.add_argument("--since", type=date.fromisoformat, help="last seen on or after YYYY-MM-DD")

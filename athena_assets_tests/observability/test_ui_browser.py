@@ -6,8 +6,7 @@ page, and checks that every asset group of the definitions and a plotted model-c
 Screenshots go to the test's temporary directory; with ATHENA_UPDATE_DOCS_SCREENSHOTS=1 they also
 replace docs/lineage.png and docs/event_embeddings_plots.png.
 
-The browser is Debian's chromium (scripts/install_test_tools.sh); Playwright never downloads one. A
-missing chromium fails these tests rather than skipping them, so a CI run always checks the UI.
+The browser: athena_assets_tests/browser.py.
 """
 
 from __future__ import annotations
@@ -26,31 +25,18 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from athena_assets.definitions import defs
 from athena_assets.defs.memory.embeddings import event_embeddings
+from athena_assets_tests.browser import chromium_page
 from athena_assets_tests.helpers import REPO, StackHandle, embed_day
 from resources.stack.llama_server import free_port
 
 DOCS = REPO / "docs"
-CHROMIUM = Path("/usr/bin/chromium")
-# Headless on a closed network: without the background-networking flags Chromium keeps calling home.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 UPDATE_DOCS = "ATHENA_UPDATE_DOCS_SCREENSHOTS"
 DAY = date(2026, 10, 20)
 PLOTTED_DAYS = 5
-# The code location loads in a subprocess of the webserver; on a busy machine that takes a while.
-UI_TIMEOUT_MS = 120_000
 
 
 def _screenshot(page: Page, directory: Path, name: str) -> Path:
@@ -132,23 +118,8 @@ def webserver(
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
     """A page of a fresh headless Chromium profile."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install_test_tools.sh (make test does)")
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1600, "height": 1250},
-        )
-        # The first visit asks to join the community in a modal that would hide the page.
-        context.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
-        opened = context.new_page()
-        opened.set_default_timeout(UI_TIMEOUT_MS)
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile")) as opened:
         yield opened
-        context.close()
 
 
 @pytest.fixture(scope="module")

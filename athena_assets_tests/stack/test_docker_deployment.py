@@ -29,6 +29,7 @@ import dagster as dg
 import psycopg
 import pytest
 import yaml
+from dagster._cli import code_server
 from dagster._core.instance.methods import event_methods
 from psycopg import sql
 
@@ -45,8 +46,12 @@ PROJECT_IMAGE = "athena-assets:local"
 CODE_LOCATION = "athena-assets"
 DAGSTER_SERVICES = (CODE_LOCATION, "dagster-webserver", "dagster-daemon")
 ONE_SHOT = "models"
+CURRENT_IMAGE_ENV = "DAGSTER_CURRENT_IMAGE"
 LLAMA_SERVICES = {"embedding": ("llamacpp-embeddings", 8001), "reasoning": ("llamacpp-reasoning", 8002)}
+# The second embedding replica (profile `replicas`): the first one's service, another host port.
+REPLICA = "llamacpp-embeddings-2"
 PUBLISHED = {"llamacpp-embeddings": 8001, "llamacpp-reasoning": 8002, "dagster-webserver": 3000}
+PUBLISHED_AS = {REPLICA: (8003, 8001)}
 DAGSTER_HOME = "/opt/dagster/dagster_home"
 # What a server in a container binds to be reachable from outside it; the tests look for it.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
@@ -54,6 +59,7 @@ MOUNTS = {
     "postgres": {("pgdata", "/var/lib/postgresql", False)},
     "llamacpp-embeddings": {("models", "/models", True)},
     "llamacpp-reasoning": {("models", "/models", True)},
+    REPLICA: {("models", "/models", True)},
     CODE_LOCATION: {
         ("models", "/models", False),
         ("athena-home", "/var/lib/athena", False),
@@ -65,13 +71,15 @@ MOUNTS = {
 }
 
 
-def compose(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
-    """Run the machine's docker-compose on the deployment, with only `env_file` as its environment."""
+def compose(*args: str, env_file: Path, overrides: tuple[Path, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run the machine's docker-compose on the deployment (and `overrides`), with only `env_file` as
+    its environment."""
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("docker-compose is not installed: run scripts/install_test_tools.sh (make test does)")
+    files = [item for file in (COMPOSE_FILE, *overrides) for item in ("-f", str(file))]
     return subprocess.run(
-        [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "--profile", ONE_SHOT, *args],
+        [binary, "--env-file", str(env_file), *files, "--profile", ONE_SHOT, *args],
         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(env_file.parent)},
         capture_output=True,
         text=True,
@@ -199,7 +207,7 @@ def test_env_example_lists_every_compose_variable_and_secrets_have_no_default() 
 
 
 def test_every_service_has_a_health_check_except_the_one_shot_models(services: dict[str, Any]) -> None:
-    assert set(services) == {"postgres", *PUBLISHED, *DAGSTER_SERVICES, ONE_SHOT}
+    assert set(services) == {"postgres", *PUBLISHED, REPLICA, *DAGSTER_SERVICES, ONE_SHOT}
     for name, service in services.items():
         if name == ONE_SHOT:
             # It serves nothing and exits: its exit code is the result, so it is neither checked
@@ -228,11 +236,14 @@ def test_project_services_pass_only_variables_that_settings_reads(services: dict
         environment = services[name].get("environment", {})
         recording = RecordingEnviron(environment)
         Settings.from_env(recording)
-        dagsters = {EVENT_BATCH_ENV} if name == CODE_LOCATION else set()
+        dagsters = {EVENT_BATCH_ENV, CURRENT_IMAGE_ENV} if name == CODE_LOCATION else set()
         assert set(environment) <= recording.looked_up | dagsters, f"{name} passes variables nothing reads"
     # The code location's runs batch their events as the CLI's do; Dagster still reads the variable.
     assert services[CODE_LOCATION]["environment"][EVENT_BATCH_ENV] == str(EVENT_BATCH_SIZE)
     assert EVENT_BATCH_ENV in inspect.getsource(event_methods)
+    # ...and the image a run's own container starts from (docker-compose.run-containers.yml).
+    assert services[CODE_LOCATION]["environment"][CURRENT_IMAGE_ENV] == PROJECT_IMAGE
+    assert CURRENT_IMAGE_ENV in inspect.getsource(code_server)
     settings = Settings.from_env(services[CODE_LOCATION]["environment"])
     assert settings.model_profile == "production"
     assert settings.models_dir == Path("/models")
@@ -272,12 +283,64 @@ def test_llama_servers_run_the_production_models_with_the_local_stack_flags(
     assert service["healthcheck"]["test"][1:] == ["curl", "-fsS", f"http://127.0.0.1:{port}/health"]
 
 
+@pytest.fixture(scope="module")
+def offline_services(env_file: Path) -> dict[str, dict[str, Any]]:
+    """The services with docker/docker-compose.offline.yml over the base file, as Compose renders them."""
+    rendered = compose("config", env_file=env_file, overrides=(DOCKER / "docker-compose.offline.yml",))
+    assert rendered.returncode == 0, rendered.stderr
+    return yaml.safe_load(rendered.stdout)["services"]
+
+
+@pytest.mark.parametrize("role", ["embedding", "reasoning"])
+def test_the_offline_override_serves_the_local_profile_with_the_local_stack_flags(
+    services: dict[str, Any], offline_services: dict[str, Any], role: str
+) -> None:
+    name, port = LLAMA_SERVICES[role]
+    spec = models_for_profile("local")[role]  # type: ignore[index]
+    parallel = Settings.from_env({}).embedding_parallel if role == "embedding" else 1
+    config = LlamaServerConfig(
+        name=name,
+        model_path=Path("/models") / spec.file,
+        port=port,
+        context_length=spec.context_length,
+        embedding=role == "embedding",
+        pooling=spec.pooling,
+        parallel=parallel,
+    )
+    [binary, *flags] = server_command(config)
+    service = offline_services[name]
+    assert service["entrypoint"] == [Path(binary).name]
+    assert service["command"] == [ALL_INTERFACES if arg == "127.0.0.1" else arg for arg in flags]
+    # Only images, commands and the profile change: health checks, ports and volumes are the base's.
+    for key in ("healthcheck", "ports", "volumes"):
+        assert service.get(key) == services[name].get(key), key
+    settings = Settings.from_env(offline_services[CODE_LOCATION]["environment"])
+    assert settings.model_profile == "local"
+    assert settings.embedding_dim == models_for_profile("local")["embedding"].embedding_dim
+    images = {service["image"] for name, service in offline_services.items()}
+    assert images == {"athena-assets:offline"}
+    assert offline_services[CODE_LOCATION]["environment"][CURRENT_IMAGE_ENV] == "athena-assets:offline"
+
+
+def test_the_embedding_replica_is_the_first_on_another_host_port(
+    services: dict[str, Any], offline_services: dict[str, Any]
+) -> None:
+    for rendered in (services, offline_services):
+        first, replica = rendered["llamacpp-embeddings"], rendered[REPLICA]
+        assert replica["profiles"] == ["replicas"]
+        differing = {key for key in {*first, *replica} if first.get(key) != replica.get(key)}
+        assert differing == {"ports", "profiles"}
+
+
 def test_host_ports_are_published_on_loopback_only_as_documented(services: dict[str, Any]) -> None:
     docs = (REPO / "docs" / "deploy.md").read_text()
     published = {name: ports(service) for name, service in services.items() if ports(service)}
-    assert set(published) == set(PUBLISHED)
-    for name, port in PUBLISHED.items():
-        assert published[name] == [Port("127.0.0.1", port, port)]
+    assert set(published) == {*PUBLISHED, *PUBLISHED_AS}
+    for name, (port, target) in {
+        **{name: (port, port) for name, port in PUBLISHED.items()},
+        **PUBLISHED_AS,
+    }.items():
+        assert published[name] == [Port("127.0.0.1", port, target)]
         assert f"127.0.0.1:{port}" in docs
 
 
@@ -378,6 +441,27 @@ def test_dagster_yaml_is_a_postgres_instance_with_a_queue_retries_and_monitoring
         # A run stores its events through the configured driver (psycopg 3 cannot, see the compose file).
         assert dg.materialize([deployment_probe], instance=instance).success
         assert instance.get_latest_materialization_event(deployment_probe.key) is not None
+
+
+def test_the_run_containers_instance_differs_only_in_its_run_launcher(
+    deployment_database: str, dagster_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
+    run_containers = yaml.safe_load((DOCKER / "dagster.run-containers.yaml").read_text())
+    assert {key for key in {*base, *run_containers} if base.get(key) != run_containers.get(key)} == {
+        "run_launcher"
+    }
+    shutil.copy(DOCKER / "dagster.run-containers.yaml", dagster_home / "dagster.yaml")
+    monkeypatch.setenv("ATHENA_DAGSTER_DATABASE_URL", deployment_database)
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        launcher = instance.run_launcher
+        assert type(launcher).__name__ == "ComposeRunLauncher"
+        assert launcher.container_kwargs == {"auto_remove": True}
+    override = yaml.safe_load((DOCKER / "docker-compose.run-containers.yml").read_text())
+    for name in ("dagster-daemon", "dagster-webserver"):
+        volumes = override["services"][name]["volumes"]
+        assert "/var/run/docker.sock:/var/run/docker.sock" in volumes
+        assert f"./dagster.run-containers.yaml:{DAGSTER_HOME}/dagster.yaml:ro" in volumes
 
 
 @dg.asset

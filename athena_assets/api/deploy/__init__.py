@@ -1,0 +1,1 @@
+"""The Docker Compose deployment driven from a checkout of this repository (`athena deploy`)."""
