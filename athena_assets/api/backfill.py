@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
+from dagster._utils.error import SerializableErrorInfo
 
 from athena_assets.api.app import App
 from athena_assets.api.backfill_plan import (
@@ -48,16 +49,25 @@ class BackfillRun:
     error: str = ""  # a failed run's reason: its first failed step and that step's error, one line
 
 
+def _first_line_of_root(error: SerializableErrorInfo) -> str:
+    """The first line of the innermost cause of a serialised error (Dagster wraps the server that did
+    not answer in "Exceeded max_retries")."""
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    return lines[0] if lines else "failed"
+
+
 def failure_reason(result: dg.ExecuteInProcessResult) -> str:
-    """The first failed step of a run and the first line of the error that started it: the root of the
-    error's causes, as Dagster wraps it ("Exceeded max_retries" around the server that did not answer);
-    "" when no step failed."""
+    """The first failed step of a run and the first line of the error that started it; where no step
+    failed (the run failed around its steps), the first error any of its events carries; "" when none."""
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
-        while error is not None and error.cause is not None:
-            error = error.cause
-        lines = error.message.strip().splitlines() if error is not None else []
-        return f"{event.step_key}: {lines[0] if lines else 'failed'}"
+        return f"{event.step_key}: {_first_line_of_root(error) if error is not None else 'failed'}"
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None:
+            return f"{event.step_key or 'the run'}: {_first_line_of_root(error)}"
     return ""
 
 

@@ -293,7 +293,10 @@ def test_the_embedding_containers_lost_mid_backfill_fail_naming_one_and_the_reru
 
     assert process.returncode == 2, stdout + stderr
     [error] = stderr.splitlines()  # one line, nothing else
-    assert error.startswith("athena: error: run ") and "failed in event_embeddings" in error, error
+    logged = re.search(r"\(the run's log: (\S+)\)$", error)
+    assert logged, error
+    run_log = deployed.exec(CODE_LOCATION, "tail", "-c", "4000", logged.group(1)).stdout
+    assert error.startswith("athena: error: run ") and "failed in event_embeddings" in error, error + run_log
     assert re.search(r"http://llamacpp-embeddings(-2)?:8001", error) and "run the same command again" in error
 
     deployed.deployment.compose("start", *EMBEDDINGS)
