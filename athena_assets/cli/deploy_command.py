@@ -76,10 +76,3 @@ def add_deploy_parser(commands: Any) -> argparse.ArgumentParser:
     deploy.add_argument("--json", action="store_true", help="status: as JSON")
     deploy.set_defaults(handler=_cmd_deploy)
     return deploy
-
-
-def deploy_parser() -> argparse.ArgumentParser:
-    """An `athena` parser that knows only `deploy` (what the script uses for it: see `entry.py`)."""
-    parser = argparse.ArgumentParser(prog="athena")
-    add_deploy_parser(parser.add_subparsers(dest="command", required=True))
-    return parser

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 
 from athena_assets.api.app import Settings
-from athena_assets.cli.run import quiet_dagster, run_command
+from athena_assets.cli.run import one_command_parser, quiet_dagster, run_command
 
 
 def _explain_crashes(settings: Settings, since: datetime) -> None:
@@ -26,13 +26,14 @@ def _explain_crashes(settings: Settings, since: datetime) -> None:
 def main() -> int:
     """Entry point of the `athena` console script."""
     if sys.argv[1:2] == ["recall"]:
-        from athena_assets.cli.recall_command import recall_parser
+        from athena_assets.cli.recall_command import add_recall_parser
 
-        return run_command(recall_parser(), None, _explain_crashes)
+        return run_command(one_command_parser(add_recall_parser), None, _explain_crashes)
     if sys.argv[1:2] == ["deploy"]:
-        from athena_assets.cli.deploy_command import deploy_parser
+        from athena_assets.cli.deploy_command import add_deploy_parser
 
-        return run_command(deploy_parser(), None, lambda _settings, _since: None)  # no local stack involved
+        # No local stack is involved: nothing to explain after a failure.
+        return run_command(one_command_parser(add_deploy_parser), None, lambda _settings, _since: None)
     if sys.argv[1:2] == ["backfill"]:
         from athena_assets.cli.backfill_args import nothing_new
 

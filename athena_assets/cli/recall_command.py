@@ -60,10 +60,3 @@ def add_recall_parser(commands: Any) -> argparse.ArgumentParser:
     recall_cmd.add_argument("--json", action="store_true")
     recall_cmd.set_defaults(handler=_cmd_recall)
     return recall_cmd
-
-
-def recall_parser() -> argparse.ArgumentParser:
-    """An `athena` parser that knows only `recall` (what the script uses for it: see `entry.py`)."""
-    parser = argparse.ArgumentParser(prog="athena")
-    add_recall_parser(parser.add_subparsers(dest="command", required=True))
-    return parser

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -50,6 +51,14 @@ def stderr_to(path: Path) -> Iterator[None]:
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
+
+
+def one_command_parser(add: Callable[[Any], argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """An `athena` parser that knows only the sub-command `add` adds (`add(commands)`, the parser's
+    add_subparsers action): what `entry.py` uses for the commands that must not import Dagster."""
+    parser = argparse.ArgumentParser(prog="athena")
+    add(parser.add_subparsers(dest="command", required=True))
+    return parser
 
 
 def run_log_path(settings: Settings, command: str, started: datetime) -> Path:

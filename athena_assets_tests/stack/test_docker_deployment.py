@@ -258,13 +258,11 @@ def test_project_services_pass_only_variables_that_settings_reads(services: dict
         assert (urlsplit(url).hostname, urlsplit(url).path) == ("postgres", f"/{database}")
 
 
-@pytest.mark.parametrize("role", ["embedding", "reasoning"])
-def test_llama_servers_run_the_production_models_with_the_local_stack_flags(
-    services: dict[str, Any], role: str
-) -> None:
+def _server_command(profile: str, role: str) -> list[str]:
+    """The local stack's llama-server command for `profile`'s `role` model in /models, listening on
+    every interface of its container (where the local stack listens on 127.0.0.1)."""
     name, port = LLAMA_SERVICES[role]
-    spec = models_for_profile("production")[role]  # type: ignore[index]
-    parallel = Settings.from_env({}).embedding_parallel if role == "embedding" else 1
+    spec = models_for_profile(profile)[role]  # type: ignore[index]
     config = LlamaServerConfig(
         name=name,
         model_path=Path("/models") / spec.file,
@@ -272,11 +270,19 @@ def test_llama_servers_run_the_production_models_with_the_local_stack_flags(
         context_length=spec.context_length,
         embedding=role == "embedding",
         pooling=spec.pooling,
-        parallel=parallel,
+        parallel=Settings.from_env({}).embedding_parallel if role == "embedding" else 1,
     )
-    expected = [ALL_INTERFACES if arg == "127.0.0.1" else arg for arg in server_command(config)[1:]]
+    return [ALL_INTERFACES if arg == "127.0.0.1" else arg for arg in server_command(config)]
+
+
+@pytest.mark.parametrize("role", ["embedding", "reasoning"])
+def test_llama_servers_run_the_production_models_with_the_local_stack_flags(
+    services: dict[str, Any], role: str
+) -> None:
+    name, port = LLAMA_SERVICES[role]
+    [_, *flags] = _server_command("production", role)
     service = services[name]
-    assert service["command"] == expected
+    assert service["command"] == flags
     assert service["image"] == "ghcr.io/ggml-org/llama.cpp:server"
     api_key = services[CODE_LOCATION]["environment"]["LLAMACPP_API_KEY"]
     assert service["environment"]["LLAMA_API_KEY"] == api_key
@@ -295,22 +301,11 @@ def offline_services(env_file: Path) -> dict[str, dict[str, Any]]:
 def test_the_offline_override_serves_the_local_profile_with_the_local_stack_flags(
     services: dict[str, Any], offline_services: dict[str, Any], role: str
 ) -> None:
-    name, port = LLAMA_SERVICES[role]
-    spec = models_for_profile("local")[role]  # type: ignore[index]
-    parallel = Settings.from_env({}).embedding_parallel if role == "embedding" else 1
-    config = LlamaServerConfig(
-        name=name,
-        model_path=Path("/models") / spec.file,
-        port=port,
-        context_length=spec.context_length,
-        embedding=role == "embedding",
-        pooling=spec.pooling,
-        parallel=parallel,
-    )
-    [binary, *flags] = server_command(config)
+    name, _ = LLAMA_SERVICES[role]
+    [binary, *flags] = _server_command("local", role)
     service = offline_services[name]
     assert service["entrypoint"] == [Path(binary).name]
-    assert service["command"] == [ALL_INTERFACES if arg == "127.0.0.1" else arg for arg in flags]
+    assert service["command"] == flags
     # Only images, commands and the profile change: health checks, ports and volumes are the base's.
     for key in ("healthcheck", "ports", "volumes"):
         assert service.get(key) == services[name].get(key), key

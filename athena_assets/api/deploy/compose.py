@@ -97,6 +97,7 @@ class Deployment:
         environ: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run Compose on this project; a failure raises DeployError with Compose's last line."""
+        read_env_file(self.env_file)  # a missing file: the copy to make, before Compose's own words
         try:
             done = subprocess.run(
                 self.command(*args),
