@@ -41,6 +41,9 @@ def _cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
         print(" ".join(f"{name}={state}" for name, state in sorted(states.items())))
     elif args.action == "status":
         states = deployment.health()
+        if not states:
+            print(f"no container of this deployment exists ({args.env_file}): `athena deploy up` starts it")
+            return 1
         print(
             json.dumps(states, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in states.items())
         )

@@ -22,6 +22,7 @@ from athena_assets.api.deploy.docker_engine import (
     docker_command,
     require_engine,
 )
+from athena_assets.api.deploy.offline_images import build_offline_images
 
 DOCKER_DIR = Path(__file__).resolve().parents[3] / "docker"
 COMPOSE_FILE = DOCKER_DIR / "docker-compose.yml"
@@ -154,19 +155,21 @@ class Deployment:
 
     def health(self) -> dict[str, str]:
         """Each started service's state: its health check's status, else the container's state."""
+        containers = self.container_ids()
+        if not containers:
+            return {}
+        done = subprocess.run(
+            [*docker_command(), "inspect", "--format", "{{json .}}", *containers],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         states: dict[str, str] = {}
-        for container in self.container_ids():
-            done = subprocess.run(
-                [*docker_command(), "inspect", "--format", "{{json .}}", container],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                continue
-            info = json.loads(done.stdout)
-            service = info["Config"]["Labels"].get("com.docker.compose.service", container)
+        # A container removed between `ps` and `inspect` is left out (inspect prints the others).
+        for line in done.stdout.splitlines():
+            info = json.loads(line)
             state = info["State"]
+            service = info["Config"]["Labels"].get("com.docker.compose.service", info["Id"])
             states[service] = (state.get("Health") or {}).get("Status") or state["Status"]
         return states
 
@@ -208,8 +211,6 @@ def up(deployment: Deployment, cache: Path, log: Callable[[str], None] = print) 
     """Check, build the offline images when asked, fill the models volume, start and wait for health."""
     deployment.check()
     if deployment.offline:
-        from athena_assets.api.deploy.offline_images import build_offline_images
-
         build_offline_images(cache, log)
     log("models into the models volume (verified; present files are kept)")
     deployment.compose("--profile", "models", "run", "--rm", "models", timeout_s=1800)

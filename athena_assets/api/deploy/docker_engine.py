@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -25,16 +26,18 @@ def docker_command() -> list[str]:
     return [binary]
 
 
-def compose_command() -> list[str]:
-    """Compose v2 (`docker compose`) where the CLI has the plugin, else docker-compose 1.29+."""
+@functools.cache
+def compose_command() -> tuple[str, ...]:
+    """Compose v2 (`docker compose`) where the CLI has the plugin, else docker-compose 1.29+ (asked
+    once per process: `wait_healthy` runs Compose every two seconds)."""
     docker = shutil.which("docker")
     if docker is not None:
         probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, check=False)
         if probe.returncode == 0:
-            return [docker, "compose"]
+            return (docker, "compose")
     legacy = shutil.which("docker-compose")
     if legacy is not None:
-        return [legacy]
+        return (legacy,)
     if docker is None:
         raise DeployError(INSTALL_DOCKER)
     raise DeployError(

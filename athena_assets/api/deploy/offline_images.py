@@ -35,7 +35,7 @@ BASE_IMAGE = "athena-debian:bookworm"
 DEPS_REPOSITORY = "athena-deps"
 PROJECT_IMAGE = "athena-assets:offline"
 HASH_LABEL = "org.athena-assets.inputs"
-# The release of the host (apt's mirror serves it); Python 3.11 in both, so the host's cp311 wheels fit.
+# Debian 12: its Python is 3.11, the project's, so the host's cp311 wheels install in the image.
 DEBIAN_SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "curl", "libgomp1")
 
