@@ -77,6 +77,18 @@ class StackHandle:
             n_threads=1,
         )
 
+    def private_reasoning_server(self, name: str) -> LlamaServerConfig:
+        """A second reasoning llama-server of the session's model, on a free port, as the stack starts
+        its own (the model's context, one slot), for a test to kill without touching the shared one."""
+        return LlamaServerConfig(
+            name=name,
+            model_path=self.reasoning_model_path,
+            port=free_port(),
+            context_length=self.stack.models["reasoning"].context_length,
+            embedding=False,
+            n_threads=self.settings.n_threads,
+        )
+
     def private_resources(self, tmp: Path) -> AthenaResources:
         """The code location's resources on this stack, writing into a new schema of its database and
         reading a private inbox under `tmp`, so a test sees only its own events."""

@@ -39,6 +39,7 @@ from typing import Literal
 
 import dagster as dg
 import numpy as np
+import psutil
 import psycopg
 from benchmark_history import BENCH_HISTORY_START
 from embedding_throughput import FILLER, PHRASES, TOPICS, make_events, raw_loop
@@ -59,7 +60,12 @@ from resources.memory.store import MemoryStore
 from resources.models.manifest import ModelSpec, models_for_profile
 from resources.numeric import percentile
 from resources.settings import Settings
-from resources.stack.llama_server import LlamaServerConfig, start_llama_server, stop_llama_server
+from resources.stack.llama_server import (
+    LlamaServerConfig,
+    read_pid_file,
+    start_llama_server,
+    stop_llama_server,
+)
 from resources.stack.local import SERVER_NAMES, LocalStack, private_stack_environment
 
 HISTORY_SEED = 2026
@@ -217,6 +223,31 @@ def raw_rate(url: str, texts: list[str], batch_size: int, threads: int) -> float
     return tokens / seconds
 
 
+class ServerBusy:
+    """How busy the embedding llama-server kept the machine's cores while something ran: its CPU-seconds
+    per wall second. The same texts cost the server 71-86 CPU-seconds from one minute to the next here,
+    so wall-time ratios carry that noise; the busy share of a backfill against the raw loop beside it
+    does not (it says what share of the time the server had work)."""
+
+    def __init__(self, settings: Settings) -> None:
+        record = read_pid_file(settings.run_dir / f"{SERVER_NAMES[EMBEDDING_ROLE]}.pid.json")
+        if record is None:
+            raise RuntimeError("the benchmark's embedding server is not running")
+        self.process = psutil.Process(record.pid)
+        self.shares: list[float] = []
+
+    def _cpu(self) -> float:
+        processes = [self.process, *self.process.children(recursive=True)]
+        return sum(sum(process.cpu_times()[:2]) for process in processes)
+
+    @contextmanager
+    def measured(self) -> Iterator[None]:
+        """Record the server's CPU-seconds per wall second while the block runs."""
+        cpu, started = self._cpu(), time.perf_counter()
+        yield
+        self.shares.append((self._cpu() - cpu) / (time.perf_counter() - started))
+
+
 def fake_event(index: int, rng: random.Random) -> Event:
     """A short synthetic event (words that full-text search can match), spread over a year."""
     content = f"{rng.choice(PHRASES)} {rng.choice(TOPICS)} {rng.choice(FILLER)} #{index}"
@@ -369,19 +400,27 @@ def backfill_rows(
     # raw, backfill, raw, backfill, ..., raw: each backfill is compared with the better of the raw loops
     # either side of it, so the machine's drift (4,400-5,200 tokens/s within an hour here) cannot
     # flatter a round, and the median round is the ratio (one slow or fast moment cannot decide it).
-    raws = [raw_rate(url, texts, args.batch_size, args.threads)]
+    raw_busy, backfill_busy = ServerBusy(settings), ServerBusy(settings)
+    with raw_busy.measured():
+        raws = [raw_rate(url, texts, args.batch_size, args.threads)]
     results: list[BackfillResult] = []
     again = None
     for round_ in range(args.rounds):
         if round_ > 0:
             forget_memory(local.database_url())
-        results.append(timed_backfill(settings, instance, len(texts), args.days))
+        with backfill_busy.measured():
+            results.append(timed_backfill(settings, instance, len(texts), args.days))
         if again is None:  # the same backfill again, nothing new to do: what a re-run costs
             again = timed_backfill(settings, instance, len(texts), args.days)
-        raws.append(raw_rate(url, texts, args.batch_size, args.threads))
+        with raw_busy.measured():
+            raws.append(raw_rate(url, texts, args.batch_size, args.threads))
     ratios = [
         (result.tokens / result.seconds) / max(raws[index], raws[index + 1])
         for index, result in enumerate(results)
+    ]
+    busy = [
+        share / statistics.mean(raw_busy.shares[index : index + 2])
+        for index, share in enumerate(backfill_busy.shares)
     ]
     first = results[0]
     assert again is not None
@@ -400,6 +439,12 @@ def backfill_rows(
         ("raw loop tokens/s, before, between and after", ", ".join(f"{rate:.0f}" for rate in raws)),
         ("backfill / the better raw loop beside it, each round", ", ".join(f"{r:.3f}" for r in ratios)),
         ("backfill / raw, median round (target >= 0.9)", f"{statistics.median(ratios):.3f}"),
+        ("server CPU-seconds per second, raw loops", ", ".join(f"{share:.2f}" for share in raw_busy.shares)),
+        (
+            "server busy share, backfill / raw loops beside it, each round",
+            ", ".join(f"{b:.3f}" for b in busy),
+        ),
+        ("server busy share, median round", f"{statistics.median(busy):.3f}"),
         ("Dagster runs per backfill", str(first.runs)),
         *[
             (

@@ -1,7 +1,8 @@
 """Our event log storage records a range run exactly as Dagster's own PostgreSQL storage does: the same
 planned events, the same failed and materialised partitions, the same asset rows; only in fewer
 statements. Both run the same failing and then succeeding range runs on databases of the session's
-PostgreSQL, with batches small enough to mix assets and check events."""
+PostgreSQL, with batches small enough to mix assets and check events. Every row our storage wrote
+holds the text Dagster's serialiser writes for its event, with that event's time and partition."""
 
 import secrets
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._serdes import deserialize_value, serialize_value
 from psycopg import sql
 
 from athena_assets_tests.helpers import StackHandle
@@ -91,6 +93,33 @@ def _record(instance: dg.DagsterInstance) -> dict[str, Any]:
     }
 
 
+def _rows_as_dagster_writes_them(dagster_url: str) -> dict[str, int]:
+    """Check each event log row (and planned check row) against Dagster's serialiser and the event it
+    holds; the number of rows checked per event type."""
+    checked: dict[str, int] = {}
+    with psycopg.connect(dagster_url.replace("+psycopg2", "")) as conn:
+        rows = conn.execute(
+            "SELECT event, dagster_event_type, timestamp, partition FROM event_logs"
+        ).fetchall()
+        for text, kind, stamp, partition in rows:
+            event = deserialize_value(text, dg.EventLogEntry)
+            assert serialize_value(event) == text, text
+            assert stamp.timestamp() == pytest.approx(event.timestamp, abs=1e-5), text
+            if event.dagster_event is not None:
+                assert (kind, partition) == (event.dagster_event_type, event.dagster_event.partition), text
+            checked[kind] = checked.get(kind, 0) + 1
+        checks = conn.execute(
+            "SELECT evaluation_event, partition FROM asset_check_executions "
+            "WHERE execution_status = 'PLANNED'"
+        ).fetchall()
+        for text, partition in checks:
+            planned = deserialize_value(text, dg.EventLogEntry).get_dagster_event().asset_check_planned_data
+            assert planned.partitions_subset is not None, text
+            assert partition in planned.partitions_subset.get_partition_keys(), partition
+        checked["planned check rows"] = len(checks)
+    return checked
+
+
 @pytest.fixture
 def dagster_url(stack: StackHandle) -> Iterator[str]:
     """An empty Dagster database on the session's PostgreSQL; dropped after."""
@@ -111,6 +140,15 @@ def test_a_range_run_is_recorded_as_dagsters_own_storage_records_it(
     # 21 planned events (10 days x 2 assets, 1 check) in batches of 4: batches that mix the assets
     # and the check's event.
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "4")
+    serialised: list[str] = []  # the materialisations our storage serialised itself
+    to_row = BatchedPostgresEventLogStorage._event_to_row
+
+    def counting_to_row(storage: BatchedPostgresEventLogStorage, event: dg.EventLogEntry) -> dict[str, Any]:
+        if event.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            serialised.append(str(event.get_dagster_event().partition))
+        return to_row(storage, event)
+
+    monkeypatch.setattr(BatchedPostgresEventLogStorage, "_event_to_row", counting_to_row)
     configs = {
         "dagster's": f'storage:\n  postgres:\n    postgres_url: "{dagster_url}"\n',
         "ours": dagster_storage_yaml(f'"{dagster_url}"'),
@@ -126,6 +164,8 @@ def test_a_range_run_is_recorded_as_dagsters_own_storage_records_it(
             failed = _record(instance)
             assert _range_run(instance, fail=False)
             recorded[name] = (failed, _record(instance))
+            if name == "ours":
+                checked = _rows_as_dagster_writes_them(dagster_url)
             instance.wipe()  # the next storage starts from the same empty tables
             instance.wipe_all_schedules()
 
@@ -139,3 +179,10 @@ def test_a_range_run_is_recorded_as_dagsters_own_storage_records_it(
     assert done["status"]["downstream"] == {"materialized": days, "failed": []}
     assert done["last_runs"] == {"upstream": 1, "downstream": 1}
     assert recorded["ours"] == recorded["dagster's"]
+    # Two runs: 20 planned and 20 materialisation rows from each (10 days, 2 assets, 10 failed in the
+    # first), a planned check row per day and run.
+    assert checked["ASSET_MATERIALIZATION_PLANNED"] == 40, checked
+    assert checked["ASSET_MATERIALIZATION"] == 30, checked
+    assert checked["planned check rows"] == 20, checked
+    # Serialised once per batch of 4 (its placeholder event), not once per row.
+    assert 0 < len(serialised) <= 10 and set(serialised) == {"athena-partition-key-placeholder"}, serialised

@@ -2,8 +2,9 @@
 
 PostgreSQL (with the session's embedding server): one line naming the database and the fix, the run ends
 FAILURE at the next command, and the re-run leaves every event with exactly one vector and the dead
-letters as they were. The embedding server (a private one): one line naming the failed step and the
-server's URL. Either way stderr holds that line and nothing else; the rest is in the run's log."""
+letters as they were. The embedding server, or the reasoning server while patterns are consolidated (a
+private one): one line naming the failed step and the server's URL, and after a restart the same command
+finishes the work. Either way stderr holds that line and nothing else; the rest is in the run's log."""
 
 from __future__ import annotations
 
@@ -40,31 +41,41 @@ def _athena(environ: dict[str, str], *args: str, timeout_s: float = 300) -> subp
     )
 
 
-def _embedding_started(instance: dg.DagsterInstance, pid: int) -> bool:
-    """Whether the run of the `athena` process `pid` has started its embedding step."""
+def _step_started(instance: dg.DagsterInstance, pid: int, step: str) -> bool:
+    """Whether the run of the `athena` process `pid` has started `step`."""
     for run in instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(pid)})):
         started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
-        if any(entry.step_key == "event_embeddings" for entry in started):
+        if any(entry.step_key == step for entry in started):
             return True
     return False
 
 
-def _backfill_until_embedding(environ: dict[str, str], settings: Settings) -> subprocess.Popen[str]:
-    """`athena backfill` of `DAYS` started, once its run has started its embedding step."""
+def _backfill_until(
+    environ: dict[str, str], settings: Settings, step: str = "event_embeddings", *args: str
+) -> subprocess.Popen[str]:
+    """`athena backfill` of `DAYS` (and `args`) started, once its run has started `step`."""
     athena = str(Path(sys.executable).with_name("athena"))
-    backfill = [athena, "backfill", "--from", DAYS[0], "--to", DAYS[1]]
+    backfill = [athena, "backfill", "--from", DAYS[0], "--to", DAYS[1], *args]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     process = subprocess.Popen(backfill, env=environ, text=True, **pipes)
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
     try:
         deadline = time.monotonic() + WAIT_S
-        while not _embedding_started(instance, process.pid):
+        while not _step_started(instance, process.pid, step):
             assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the embedding step never started"
+            assert time.monotonic() < deadline, f"the step {step} never started"
             time.sleep(0.05)
     finally:
         instance.dispose()
     return process
+
+
+def _one_line_naming(stderr: str, step: str, url: str) -> None:
+    """stderr is exactly one error line naming the failed `step`, the server at `url` and the run's log."""
+    [error] = stderr.splitlines()  # one line, nothing else
+    assert error.startswith("athena: error: run ") and f"failed in {step}" in error, error
+    assert url in error, error
+    assert "run the same command again" in error and "(the run's log: " in error, error
 
 
 @pytest.mark.timeout(900)
@@ -95,7 +106,7 @@ def test_postgresql_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> N
         with psycopg.connect(local.database_url()) as conn:
             dead_before = conn.execute(dead_letters).fetchall()
         assert len(dead_before) == 2
-        process = _backfill_until_embedding(environ, settings)
+        process = _backfill_until(environ, settings)
         postmaster = running_postgres(local.pgdata)
         assert postmaster is not None
         os.kill(postmaster.pid, signal.SIGKILL)
@@ -160,16 +171,13 @@ def test_the_embedding_server_killed_mid_backfill(stack: StackHandle, tmp_path: 
     try:
         assert _athena(environ, "models").returncode == 0
         _ingest(environ, tmp_path)
-        process = _backfill_until_embedding(environ, settings)
+        process = _backfill_until(environ, settings)
         [llama_server] = psutil.Process(record.pid).children()
         llama_server.kill()
         stdout, stderr = process.communicate(timeout=WAIT_S)
 
         assert process.returncode == 2, stdout + stderr
-        [error] = stderr.splitlines()  # one line, nothing else
-        assert error.startswith("athena: error: run ") and "failed in event_embeddings" in error, error
-        assert server.url in error, error
-        assert "run the same command again" in error and "(the run's log: " in error, error
+        _one_line_naming(stderr, "event_embeddings", server.url)
 
         start_llama_server(server, run_dir, timeout_s=60)
         again = _athena(environ, "backfill", "--from", DAYS[0], "--to", DAYS[1])
@@ -179,6 +187,59 @@ def test_the_embedding_server_killed_mid_backfill(stack: StackHandle, tmp_path: 
                 "SELECT count(*), count(DISTINCT event_id) FROM athena.event_embeddings"
             ).fetchone()
         assert vectors == (EVENTS, EVENTS)  # one vector per event, none twice
+    finally:
+        stop_llama_server(server.name, run_dir)
+        local.down()
+
+
+@pytest.mark.timeout(900)
+def test_the_reasoning_server_killed_mid_consolidation(stack: StackHandle, tmp_path: Path) -> None:
+    server = stack.private_reasoning_server("lost-reasoning")
+    run_dir = tmp_path / "servers"
+    private = private_stack_environment(tmp_path / "home", models_dir=stack.settings.models_dir)
+    private |= {"LLAMACPP_EMBEDDINGS_URL": stack.embeddings_url, "LLAMACPP_REASONING_URL": server.url}
+    settings = Settings.from_env(private)
+    local = LocalStack(settings, models_for_profile(settings.model_profile))
+    environ = {**os.environ, **private}
+    local.start_database()
+    record = start_llama_server(server, run_dir, timeout_s=120)
+    try:
+        assert _athena(environ, "models").returncode == 0
+        # On each day, one subject said six ways: a cluster the reasoning model is asked about.
+        failures = ("timed out after 30 s", "hit its 30 s timeout", "took over 30 s and was killed")
+        rows = [
+            {
+                "id": f"slow-{day}-{i}",
+                "occurred_at": f"{day}T{9 + i:02d}:00:00Z",
+                "content": f"The db_session pytest fixture {failures[i % 3]} on the CI runner (attempt {i})",
+            }
+            for day in DAYS
+            for i in range(6)
+        ]
+        ingested = _athena(environ, "ingest", str(write_jsonl(tmp_path / "slow.jsonl", rows)))
+        assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+        embedded = _athena(environ, "backfill", "--from", DAYS[0], "--to", DAYS[1])
+        assert embedded.returncode == 0, embedded.stdout + embedded.stderr
+
+        process = _backfill_until(
+            environ, settings, "consolidated_patterns", "--assets", "consolidated_patterns"
+        )
+        [llama_server] = psutil.Process(record.pid).children()
+        llama_server.kill()
+        stdout, stderr = process.communicate(timeout=WAIT_S)
+
+        assert process.returncode == 2, stdout + stderr
+        _one_line_naming(stderr, "consolidated_patterns", server.url)
+
+        start_llama_server(server, run_dir, timeout_s=120)
+        again = _athena(
+            environ, "backfill", "--from", DAYS[0], "--to", DAYS[1], "--assets", "consolidated_patterns"
+        )
+        assert again.returncode == 0 and again.stderr == "", again.stdout + again.stderr
+        patterns = _athena(environ, "patterns", "--json")
+        assert patterns.returncode == 0, patterns.stderr
+        stored = json.loads(patterns.stdout)
+        assert stored and any("fixture" in json.dumps(pattern).lower() for pattern in stored), stored
     finally:
         stop_llama_server(server.name, run_dir)
         local.down()

@@ -1,18 +1,19 @@
 """`LlamaCppEmbeddingResource`: embeddings from llama-server (`/v1/embeddings`), one text or many.
 
-`embed_batch` tokenizes each batch with one `/tokenize` request, so every result carries the server's
-own token count for its text, over-long texts are split before they are sent (see
-`resources.llamacpp.embedding_tokens`), and the batch is then embedded as token ids; several batches are in
-flight at once and results come back in input order. At the start of a run the servers' embedding
-width is checked against `LLAMACPP_EMBEDDING_DIM` and the models manifest.
+`embed_stream` (and `embed_batch`, which collects it) tokenizes each batch with one `/tokenize`
+request, so every result carries the server's own token count for its text, over-long texts are split
+before they are sent (see `resources.llamacpp.embedding_tokens`), and the batch is then embedded as token
+ids; several batches are in flight at once and results come back in input order. At the start of a run
+the servers' embedding width is checked against `LLAMACPP_EMBEDDING_DIM` and the models manifest.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from pydantic import Field, PrivateAttr
 
 from resources.llamacpp.base import LlamaCppResourceBase
 from resources.llamacpp.embedding_context import DEFAULT_CONTEXT, document, parse_context, vector_key
-from resources.llamacpp.embedding_request import embed_text, response_vectors
+from resources.llamacpp.embedding_request import embed_text, embeddings_request, response_vectors
 from resources.llamacpp.embedding_tokens import (
     InputType,
     TokenLayout,
@@ -39,6 +40,9 @@ from resources.llamacpp.http import (
 )
 
 _PROBE_TEXT = "dimension probe"
+# Requests queued per request in flight in `embed_stream`: enough that storing a chunk of results never
+# drains the queue (a COPY of 1,024 vectors takes about as long as one request).
+_QUEUED_PER_SLOT = 4
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
         widths: dict[str, int] = {}
         limits: list[int] = []
         for url in self.urls:
-            body = http.post("/v1/embeddings", {"input": _PROBE_TEXT}, url=url).body
+            body = http.post("/v1/embeddings", embeddings_request(_PROBE_TEXT), url=url).body
             widths[url] = len(response_vectors(body, 1)[0])
             meta = self.server_meta(url)
             limits += [int(meta[key]) for key in ("n_ctx", "n_ctx_train") if int(meta.get(key) or 0) > 0]
@@ -171,10 +175,26 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
         ids: Sequence[object] | None = None,
         input_type: InputType = "document",
     ) -> list[EmbeddingResult]:
-        """Embeddings of `texts`, in input order, `batch_size` texts per request, several in flight.
+        """Embeddings of `texts`, in input order, `batch_size` texts per request, several in flight
+        (`embed_stream`, collected)."""
+        return list(self.embed_stream(texts, batch_size, ids=ids, input_type=input_type))
 
-        `ids` (e.g. event ids, same length as `texts`) name the offending text in errors. Every text is
-        checked before anything is sent: an empty or NUL-containing one raises `LlamaCppInputError`.
+    def embed_stream(
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        *,
+        ids: Sequence[object] | None = None,
+        input_type: InputType = "document",
+    ) -> Iterator[EmbeddingResult]:
+        """Embeddings of `texts` yielded in input order as their requests complete, `batch_size` texts per
+        request, `concurrency` requests in flight and a few more queued.
+
+        A caller that stores results while later ones are embedded keeps the server busy from the first
+        text to the last: collecting a chunk before sending the next left server slots idle at each
+        chunk's end. `ids` (e.g. event ids, same length as `texts`) name the offending text in errors.
+        Every text is checked before anything is sent: an empty or NUL-containing one raises
+        `LlamaCppInputError` at the first result.
         """
         if ids is not None and len(ids) != len(texts):
             raise ValueError(f"ids has {len(ids)} entries for {len(texts)} texts")
@@ -184,23 +204,28 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
             if problem:
                 raise LlamaCppInputError(f"{labels[index]} {problem}")
         if not texts:
-            return []
+            return
         self.open()
         size = max(1, batch_size or self.batch_size)
         prefixed = [self._prefixed(text, input_type) for text in texts]
         groups = [(start, prefixed[start : start + size]) for start in range(0, len(prefixed), size)]
         if len(groups) == 1:
-            return self._embed_group(groups[0][1], labels, 0, input_type)
+            yield from self._embed_group(groups[0][1], labels, 0, input_type)
+            return
+        # Requests are submitted as results are taken, so a slow consumer holds at most this many.
+        queued = _QUEUED_PER_SLOT * self.concurrency
+        pending: deque[Future[list[EmbeddingResult]]] = deque()
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool_:
-            futures = [
-                pool_.submit(self._embed_group, group, labels, start, input_type) for start, group in groups
-            ]
             try:
-                return [result for future in futures for result in future.result()]
-            except BaseException:
-                for future in futures:
+                for start, group in groups:
+                    pending.append(pool_.submit(self._embed_group, group, labels, start, input_type))
+                    if len(pending) >= queued:
+                        yield from pending.popleft().result()
+                while pending:
+                    yield from pending.popleft().result()
+            finally:
+                for future in pending:
                     future.cancel()
-                raise
 
     def _embed_group(
         self, texts: list[str], labels: list[str], start: int, input_type: InputType, retried: bool = False
@@ -211,7 +236,7 @@ class LlamaCppEmbeddingResource(LlamaCppResourceBase):
             layout = self._layout
             assert layout is not None
             inputs, counts = layout.inputs(tokenize_texts(http, layout, texts), input_type, self._max_tokens)
-            answer = http.post("/v1/embeddings", {"input": inputs})
+            answer = http.post("/v1/embeddings", embeddings_request(inputs))
             vectors = response_vectors(answer.body, len(inputs))
         except LlamaCppInputError as err:
             self.metrics.record("embedding", (time.monotonic() - started) * 1000, success=False)

@@ -2,12 +2,13 @@
 
 Vectors are keyed by event id and the embedding model's sha256, so a new model re-embeds everything
 without losing the old vectors, and an event whose content changed is embedded again. Requests for the
-next chunk stay in flight while the previous chunk is written with a binary COPY.
+next events stay in flight while a chunk of vectors is written with a binary COPY.
 """
 
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 
 import dagster as dg
 
@@ -26,25 +27,11 @@ from resources.memory.store import MemoryStore
 from resources.models.files import ModelFilesResource
 
 EMBEDDINGS_CODE_VERSION = "2"  # 2: conversation turns read with their date and speaker
-# Large enough that the pause at the end of a chunk (its last requests in flight, a server slot idle)
-# is rare (measured: 256 -> 1024 took a 3,000-event backfill from 0.78 to 0.86 of the raw loop), small
-# enough to write one chunk while the next is embedded.
+# Vectors stored per COPY. The server does not wait for a chunk to be written: results stream from
+# `embed_stream` while the writer thread stores the previous chunk.
 CHUNK_EVENTS = 1024
 COVERAGE_CHECK = "every_event_has_a_vector"
 VALIDITY_CHECK = "vectors_are_valid"
-
-
-def _rows(
-    events: Sequence[StoredEvent | Event], embeddings: LlamaCppEmbeddingResource, vectors_key: str
-) -> list[EmbeddingRow]:
-    texts = [embeddings.document(event.content, event.occurred_at, event.metadata) for event in events]
-    results = embeddings.embed_batch(texts, ids=[event.id for event in events])
-    return [
-        EmbeddingRow(
-            event.id, vectors_key, event.content_sha256, result.embedding, result.tokens, result.split
-        )
-        for event, result in zip(events, results, strict=True)
-    ]
 
 
 def embed_events(
@@ -53,14 +40,22 @@ def embed_events(
     memory: MemoryStore,
     vectors_key: str,
 ) -> tuple[int, int]:
-    """Embed and store `events` (stored, or just parsed) chunk by chunk under `vectors_key` (the model's
-    sha256 and the embedding context, `LlamaCppEmbeddingResource.vector_key`); returns (vectors
-    written, tokens embedded)."""
+    """Embed and store `events` (stored, or just parsed) under `vectors_key` (the model's sha256 and the
+    embedding context, `LlamaCppEmbeddingResource.vector_key`), a chunk written while the next is
+    embedded; returns (vectors written, tokens embedded)."""
+    texts = [embeddings.document(event.content, event.occurred_at, event.metadata) for event in events]
+    results = embeddings.embed_stream(texts, ids=[event.id for event in events])
     written = tokens = 0
     pending: Future[int] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgvector-writer") as writer:
         for start in range(0, len(events), CHUNK_EVENTS):
-            rows = _rows(events[start : start + CHUNK_EVENTS], embeddings, vectors_key)
+            chunk = events[start : start + CHUNK_EVENTS]
+            rows = [
+                EmbeddingRow(
+                    event.id, vectors_key, event.content_sha256, result.embedding, result.tokens, result.split
+                )
+                for event, result in zip(chunk, islice(results, len(chunk)), strict=True)
+            ]
             tokens += sum(row.tokens for row in rows)
             if pending is not None:
                 written += pending.result()
