@@ -1,7 +1,9 @@
 """Consolidating one day: cluster its events, ask the reasoning model for the patterns of each cluster,
 embed the patterns and store them. A cluster whose events are mostly evidence of a pattern of earlier
-days reinforces that pattern without a call (a theme recurring all week is asked about once). Plain
-Python over the resources, so the asset and the benchmark run exactly the same steps.
+days reinforces that pattern without a call (a theme recurring all week is asked about once). An event
+no cluster holds that names outright a change of a current pattern ("Switched the task queue from rq to
+celery") becomes a pattern of its own, in its own words, that closes the old one. Plain Python over the
+resources, so the asset and the benchmark run exactly the same steps.
 
 Generation is as deterministic as the server allows (temperature 0 and a seed derived from the cluster's
 members); since llama-server still varies when its prompt cache is reused, the answer to each exact
@@ -14,7 +16,7 @@ anything is written. Asking the model about one cluster is `ask_model.py`.
 """
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -28,6 +30,7 @@ from athena_assets.knowledge.clustering import (
     Cluster,
     PatternDraft,
     cluster_events,
+    cluster_key,
     evidence_centroid,
     map_answer,
     neighbours,
@@ -36,7 +39,13 @@ from athena_assets.knowledge.config import ConsolidationConfig
 from athena_assets.knowledge.day_report import ClusterOutcome, DayReport, reasoning_summary
 from athena_assets.knowledge.extractive_pattern import extractive_pattern
 from athena_assets.knowledge.gate import gate
-from athena_assets.knowledge.supersession import replaced, supersessions
+from athena_assets.knowledge.supersession import (
+    names_change,
+    replaced,
+    stated_change,
+    statement,
+    supersessions,
+)
 from resources.call_metrics import MetricsCollector
 from resources.llamacpp.interfaces import Embedder, Reasoner
 from resources.memory.pattern_records import EventVector, KnownPattern, NewObservation
@@ -160,6 +169,47 @@ def _clusters(day: date, events: list[EventVector], config: ConsolidationConfig)
     return clusters, len(earlier)
 
 
+def stated_change_pattern(
+    cluster: Cluster,
+    content: Mapping[str, str],
+    event_types: Mapping[str, str | None],
+    config: ConsolidationConfig,
+) -> tuple[ClusterOutcome, list[PatternDraft]]:
+    """The pattern of one event naming a change (`_stated_changes`), built from its own words without a
+    call: they name the new value and the old, where the small model's summary of one sentence dropped
+    the new value ("Redis port conflict resolved" for a move to port 6392)."""
+    ids = list(cluster.member_ids)
+    draft = extractive_pattern(ids, ids, content, event_types, config.title_chars, config.description_chars)
+    return ClusterOutcome(cluster.key, len(ids), len(ids), 0, 0, 1, 0, 0, method=draft.method), [draft]
+
+
+def _stated_changes(
+    day: date,
+    events: Sequence[EventVector],
+    clusters: Sequence[Cluster],
+    store: PatternStore,
+    model_sha256: str,
+    config: ConsolidationConfig,
+) -> list[Cluster]:
+    """A cluster of one for each of the day's events that no cluster holds and that names outright a
+    change of a current pattern of its subject ("Switched the task queue from rq to celery"): one such
+    event makes what it replaces no longer true, also where its subject's events are worded too unlike
+    to cluster. Its pattern (`stated_change_pattern`) closes the old one as any new pattern does."""
+    if not config.track_changes:
+        return []
+    clustered = {event_id for cluster in clusters for event_id in cluster.member_ids}
+    found = []
+    for event in events:
+        if event.day != day or event.id in clustered or not names_change(event.content):
+            continue
+        rivals = store.subject_patterns(
+            event.vector, event.vector, day, model_sha256, config.subject_similarity
+        )
+        if any(stated_change(statement(rival), event.content) for rival in rivals):
+            found.append(Cluster(cluster_key([event.id]), (event.id,), (event.id,)))
+    return found
+
+
 def _known(
     cluster: Cluster,
     day: date,
@@ -200,6 +250,7 @@ def consolidate_day(
     events = clients.patterns.event_vectors(since, day, clients.embeddings.vector_key(model_sha256))
     total = clients.memory.event_count(day, day)
     clusters, lookback = _clusters(day, events, config)
+    stated = _stated_changes(day, events, clusters, clients.patterns, model_sha256, config)
     clustered = time.monotonic()
 
     collector = MetricsCollector()
@@ -212,9 +263,12 @@ def consolidate_day(
     outcomes: list[ClusterOutcome] = []
     observations: list[tuple[Cluster, ClusterOutcome, int, PatternDraft]] = []
     try:
-        for cluster in clusters:
-            known = _known(cluster, day, config, clients.patterns, model_sha256, vector_of)
-            outcome, drafts = consolidate_cluster(cluster, content, prompting, event_types, known)
+        for cluster in clusters + stated:
+            if cluster in stated:
+                outcome, drafts = stated_change_pattern(cluster, content, event_types, config)
+            else:
+                known = _known(cluster, day, config, clients.patterns, model_sha256, vector_of)
+                outcome, drafts = consolidate_cluster(cluster, content, prompting, event_types, known)
             outcomes.append(outcome)
             observations += [(cluster, outcome, index, draft) for index, draft in enumerate(drafts)]
             say(outcome.describe(day))

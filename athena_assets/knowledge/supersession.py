@@ -5,11 +5,14 @@ flag decision": the older pattern is no longer true, and must be closed rather t
 current beside its replacement. Two steps decide it:
 
 1. Words, free: a change named outright ("from 6391 to 6392", "replaced black with ruff", "dropped
-   LaunchDarkly") decides by itself, for the pattern whose value it names. Otherwise the newer events
-   must share a content word with the old statement (the same subject) and carry a change cue (a verb of
-   change such as switched, moved, replaced, reverted, upgraded, or "now", "instead", "no longer") or a
-   number the old statement never had (numbers that are all the old statement's own restate it). A
-   repeated statement carries neither and is never asked about, so reinforcing costs nothing.
+   LaunchDarkly") decides by itself, for the pattern whose value it names. Such an event is enough on
+   its own: where no cluster holds it (its subject's events too unlike to cluster), consolidation
+   makes it a cluster of one when it names a change of a current pattern (`consolidate_day`). Otherwise
+   the newer events must share a content word with the old statement (the same subject) and carry a
+   change cue (a verb of change such as switched, moved, replaced, reverted, upgraded, or "now",
+   "instead", "no longer") or a number the old statement never had (numbers that are all the old
+   statement's own restate it). A repeated statement carries neither and is never asked about, so
+   reinforcing costs nothing.
 2. Meaning, one short question, where words cannot decide: a model trusted to judge (`judges_support`)
    is asked under a yes/no schema whether the newer events give another value for the same setting or
    choice than the old pattern's latest two events (its own words, not the model's description, whose
@@ -80,6 +83,16 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+def statement(old: KnownPattern) -> str:
+    """Everything a stored pattern says: its title, description and latest evidence."""
+    return " ".join([old.title, old.description, *old.recent_evidence])
+
+
+def names_change(text: str) -> bool:
+    """Whether `text` names some change outright ("from A to B", "replaced A with B", "dropped A")."""
+    return any(pattern.search(text) for pattern in _STATED) or bool(_GIVEN_UP.search(text))
+
+
 def cue(old_text: str, new_texts: Sequence[str]) -> bool:
     """Whether the newer texts could state a change of `old_text`: a word of its subject, and a strong
     cue, or else a change cue or a number it lacks, where the numbers they give are not only its own
@@ -136,7 +149,7 @@ def replaced(prompting: Prompting, cluster: Cluster, old: KnownPattern, new_text
     events with a cue of their own are shown: a restatement of the old value beside the change made the
     model answer that nothing changed."""
     notes = old_notes(old)
-    said = " ".join([old.title, old.description, *old.recent_evidence])
+    said = statement(old)
     # An event saying exactly what one of the old events said repeats it, whatever its words.
     repeated = {" ".join(text.split()) for text in old.recent_evidence}
     changing = [text for text in new_texts if " ".join(text.split()) not in repeated and cue(said, [text])]
@@ -172,7 +185,7 @@ def supersession(
     )
     if not replaced(prompting, cluster, old, [content[i] for i in new_ids]):
         return None
-    said = " ".join([old.title, old.description, *old.recent_evidence])
+    said = statement(old)
     first = next((i for i in new_ids if cue(said, [content[i]])), new_ids[0])
     return Supersession(old.pattern_id, occurred_at[first], first)
 

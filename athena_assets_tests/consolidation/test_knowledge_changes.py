@@ -150,3 +150,33 @@ def test_a_change_closes_the_old_pattern_and_reading_as_of_a_day_answers_from_hi
     for day in (DAY_ONE, DAY_TWO, DAY_THREE):
         _consolidate(stack, pipeline, day)
     assert _dump(stack, pipeline.memory.schema_name) == before
+
+
+@pytest.mark.timeout(900)
+def test_one_event_naming_a_change_closes_the_pattern_it_replaces(stack, pipeline, tmp_path) -> None:
+    store = PatternStore.beside(pipeline.memory)
+    assert embed_day(stack, pipeline, _rows(DAY_ONE, STATED, "d1"), DAY_ONE.isoformat(), tmp_path).success
+    _consolidate(stack, pipeline, DAY_ONE)
+    [first] = store.patterns()
+
+    # Days later, beyond the look-back, the move is said once among unrelated events: no cluster can
+    # form, yet it names a change of the current pattern. A one-off naming a change of nothing stored
+    # ("removed an unused npm dependency") gives no pattern.
+    later = date(2026, 11, 6)
+    one_offs = ["Renewed the TLS certificate for the docs site", "Removed an unused npm dependency"]
+    assert embed_day(
+        stack, pipeline, _rows(later, [MOVED, *one_offs], "d5"), later.isoformat(), tmp_path
+    ).success
+    _consolidate(stack, pipeline, later)
+    [now] = store.patterns()
+    assert now.pattern_id != first.pattern_id and "6392" in _said(now), _said(now)
+    assert list(now.evidence_event_ids) == ["d5-0"], "the move event alone is its evidence"
+    moved_at = datetime.combine(later, time(9), tzinfo=UTC)
+    assert now.valid_from == moved_at
+    old = {p.pattern_id: p for p in store.patterns(include_superseded=True)}[first.pattern_id]
+    assert (old.valid_to, old.superseded_by) == (moved_at, now.pattern_id)
+    assert len(store.patterns(include_superseded=True)) == 2  # nothing from the one-offs
+
+    before = _dump(stack, pipeline.memory.schema_name)
+    _consolidate(stack, pipeline, later)
+    assert _dump(stack, pipeline.memory.schema_name) == before

@@ -2,7 +2,7 @@
 
 import pytest
 
-from athena_assets.knowledge.supersession import cue, stated_change
+from athena_assets.knowledge.supersession import cue, names_change, stated_change
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,20 @@ def test_only_newer_events_with_a_cue_on_the_same_subject_are_asked_about(
     old: str, new: str, expected: bool
 ) -> None:
     assert cue(old, [new]) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Switched the background task queue from rq to celery", True),
+        ("Replaced black with ruff format as the Python formatter", True),
+        ("Reversed the feature flag decision: dropped LaunchDarkly", True),
+        ("Removed an unused npm dependency", True),  # names a change; of nothing stored, it closes nothing
+        ("The Redis cache now answers on port 6392", False),  # a cue, but no change named outright
+        ("The pre-commit hook runs ruff format on every commit", False),
+    ],
+)
+def test_an_event_names_a_change_outright_only_with_from_to_replaced_with_or_dropped(
+    text: str, names: bool
+) -> None:
+    assert names_change(text) is names
