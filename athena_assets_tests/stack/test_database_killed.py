@@ -14,6 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +28,12 @@ from athena_assets.api.instance import PID_TAG
 from athena_assets_tests.helpers import StackHandle, write_jsonl
 from resources.models.manifest import models_for_profile
 from resources.settings import Settings
-from resources.stack.llama_server import start_llama_server, stop_llama_server
+from resources.stack.llama_server import (
+    LlamaServerConfig,
+    ServerProcess,
+    start_llama_server,
+    stop_llama_server,
+)
 from resources.stack.local import LocalStack, private_stack_environment
 from resources.stack.postgres import running_postgres
 
@@ -147,6 +155,49 @@ def test_postgresql_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> N
         local.down()
 
 
+@dataclass(frozen=True)
+class _Private:
+    """A private database and Dagster instance on the session's servers but one, a private server."""
+
+    settings: Settings
+    local: LocalStack
+    environ: dict[str, str]
+    server: LlamaServerConfig
+    record: ServerProcess
+    run_dir: Path
+
+    def kill_server(self) -> None:
+        """SIGKILL the private llama-server (the child of the recorded process)."""
+        [llama_server] = psutil.Process(self.record.pid).children()
+        llama_server.kill()
+
+    def restart_server(self) -> None:
+        """Start the private llama-server again (`athena stack up` would)."""
+        start_llama_server(self.server, self.run_dir, timeout_s=120)
+
+
+@contextmanager
+def _private_with(stack: StackHandle, tmp_path: Path, server: LlamaServerConfig) -> Iterator[_Private]:
+    """`_Private` with `server` in its role (the one the config's `embedding` flag names), started;
+    the server and the database stopped after."""
+    private = private_stack_environment(tmp_path / "home", models_dir=stack.settings.models_dir)
+    private |= {
+        "LLAMACPP_EMBEDDINGS_URL": stack.embeddings_url,
+        "LLAMACPP_REASONING_URL": stack.reasoning_url,
+    }
+    private["LLAMACPP_EMBEDDINGS_URL" if server.embedding else "LLAMACPP_REASONING_URL"] = server.url
+    settings = Settings.from_env(private)
+    local = LocalStack(settings, models_for_profile(settings.model_profile))
+    run_dir = tmp_path / "servers"
+    local.start_database()
+    try:
+        record = start_llama_server(server, run_dir, timeout_s=120)
+        yield _Private(settings, local, {**os.environ, **private}, server, record, run_dir)
+    finally:
+        stop_llama_server(server.name, run_dir)
+        local.down()
+
+
 def _ingest(environ: dict[str, str], tmp_path: Path) -> None:
     rows = [
         {"id": f"lost-{i}", "occurred_at": f"{DAYS[i % 2]}T{i % 24:02d}:{i % 60:02d}:00Z",
@@ -159,51 +210,31 @@ def _ingest(environ: dict[str, str], tmp_path: Path) -> None:
 
 @pytest.mark.timeout(900)
 def test_the_embedding_server_killed_mid_backfill(stack: StackHandle, tmp_path: Path) -> None:
-    server = stack.private_embedding_server("lost-embeddings")
-    run_dir = tmp_path / "servers"
-    private = private_stack_environment(tmp_path / "home", models_dir=stack.settings.models_dir)
-    private |= {"LLAMACPP_EMBEDDINGS_URL": server.url, "LLAMACPP_REASONING_URL": stack.reasoning_url}
-    settings = Settings.from_env(private)
-    local = LocalStack(settings, models_for_profile(settings.model_profile))
-    environ = {**os.environ, **private}
-    local.start_database()
-    record = start_llama_server(server, run_dir, timeout_s=60)
-    try:
+    with _private_with(stack, tmp_path, stack.private_embedding_server("lost-embeddings")) as private:
+        environ = private.environ
         assert _athena(environ, "models").returncode == 0
         _ingest(environ, tmp_path)
-        process = _backfill_until(environ, settings)
-        [llama_server] = psutil.Process(record.pid).children()
-        llama_server.kill()
+        process = _backfill_until(environ, private.settings)
+        private.kill_server()
         stdout, stderr = process.communicate(timeout=WAIT_S)
 
         assert process.returncode == 2, stdout + stderr
-        _one_line_naming(stderr, "event_embeddings", server.url)
+        _one_line_naming(stderr, "event_embeddings", private.server.url)
 
-        start_llama_server(server, run_dir, timeout_s=60)
+        private.restart_server()
         again = _athena(environ, "backfill", "--from", DAYS[0], "--to", DAYS[1])
         assert again.returncode == 0 and again.stderr == "", again.stdout + again.stderr
-        with psycopg.connect(local.database_url()) as conn:
+        with psycopg.connect(private.local.database_url()) as conn:
             vectors = conn.execute(
                 "SELECT count(*), count(DISTINCT event_id) FROM athena.event_embeddings"
             ).fetchone()
         assert vectors == (EVENTS, EVENTS)  # one vector per event, none twice
-    finally:
-        stop_llama_server(server.name, run_dir)
-        local.down()
 
 
 @pytest.mark.timeout(900)
 def test_the_reasoning_server_killed_mid_consolidation(stack: StackHandle, tmp_path: Path) -> None:
-    server = stack.private_reasoning_server("lost-reasoning")
-    run_dir = tmp_path / "servers"
-    private = private_stack_environment(tmp_path / "home", models_dir=stack.settings.models_dir)
-    private |= {"LLAMACPP_EMBEDDINGS_URL": stack.embeddings_url, "LLAMACPP_REASONING_URL": server.url}
-    settings = Settings.from_env(private)
-    local = LocalStack(settings, models_for_profile(settings.model_profile))
-    environ = {**os.environ, **private}
-    local.start_database()
-    record = start_llama_server(server, run_dir, timeout_s=120)
-    try:
+    with _private_with(stack, tmp_path, stack.private_reasoning_server("lost-reasoning")) as private:
+        environ = private.environ
         assert _athena(environ, "models").returncode == 0
         # On each day, one subject said six ways: a cluster the reasoning model is asked about.
         failures = ("timed out after 30 s", "hit its 30 s timeout", "took over 30 s and was killed")
@@ -221,25 +252,18 @@ def test_the_reasoning_server_killed_mid_consolidation(stack: StackHandle, tmp_p
         embedded = _athena(environ, "backfill", "--from", DAYS[0], "--to", DAYS[1])
         assert embedded.returncode == 0, embedded.stdout + embedded.stderr
 
-        process = _backfill_until(
-            environ, settings, "consolidated_patterns", "--assets", "consolidated_patterns"
-        )
-        [llama_server] = psutil.Process(record.pid).children()
-        llama_server.kill()
+        step = "consolidated_patterns"
+        process = _backfill_until(environ, private.settings, step, "--assets", step)
+        private.kill_server()
         stdout, stderr = process.communicate(timeout=WAIT_S)
 
         assert process.returncode == 2, stdout + stderr
-        _one_line_naming(stderr, "consolidated_patterns", server.url)
+        _one_line_naming(stderr, "consolidated_patterns", private.server.url)
 
-        start_llama_server(server, run_dir, timeout_s=120)
-        again = _athena(
-            environ, "backfill", "--from", DAYS[0], "--to", DAYS[1], "--assets", "consolidated_patterns"
-        )
+        private.restart_server()
+        again = _athena(environ, "backfill", "--from", DAYS[0], "--to", DAYS[1], "--assets", step)
         assert again.returncode == 0 and again.stderr == "", again.stdout + again.stderr
         patterns = _athena(environ, "patterns", "--json")
         assert patterns.returncode == 0, patterns.stderr
         stored = json.loads(patterns.stdout)
         assert stored and any("fixture" in json.dumps(pattern).lower() for pattern in stored), stored
-    finally:
-        stop_llama_server(server.name, run_dir)
-        local.down()
