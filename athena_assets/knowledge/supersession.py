@@ -57,14 +57,18 @@ _NUMBER = re.compile(r"(?<![\w-])\d+(?:[.:]\d+)*(?![\w-])")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|(?<![\w-])\d+(?:[.:]\d+)*(?![\w-])")
 _NO_LONGER = re.compile(r"\bno longer\b", re.IGNORECASE)
 # A change named outright: "from 6391 to 6392", "from rq to celery", "replaced black with ruff".
-_TERM = r"([\w.\-]+(?:\s+[\w.\-]+)?)"
+# A token may hold dots inside ("3.11", "settings.toml") but never ends with one: a term stops at the
+# end of its sentence ("... so reverted it. Left a TODO" gives up "it", not "left").
+_TERM_WORD = r"[\w\-]+(?:\.[\w\-]+)*"
+_TERM = rf"({_TERM_WORD}(?:\s+{_TERM_WORD})?)"
 _STATED = (
     re.compile(rf"\bfrom\s+{_TERM}\s+to\s+{_TERM}", re.IGNORECASE),
     re.compile(rf"\breplaced\s+{_TERM}\s+with\s+{_TERM}", re.IGNORECASE),
 )
 # A value given up outright: "dropped LaunchDarkly", "removed black from pre-commit".
 _GIVEN_UP = re.compile(
-    r"\b(?:dropped|abandoned|removed|reverted|retired)\s+(?:[\w.\-]+\s+){0,2}[\w.\-]+", re.IGNORECASE
+    rf"\b(?:dropped|abandoned|removed|reverted|retired)\s+(?:{_TERM_WORD}\s+){{0,2}}{_TERM_WORD}",
+    re.IGNORECASE,
 )
 # Without a judge, only these decide: each names a replacement outright.
 _STRONG_CUES = frozenset(

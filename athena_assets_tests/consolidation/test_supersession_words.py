@@ -76,3 +76,12 @@ def test_an_event_names_a_change_outright_only_with_from_to_replaced_with_or_dro
     text: str, names: bool
 ) -> None:
     assert names_change(text) is names
+
+
+def test_a_change_named_outright_stops_at_the_end_of_its_sentence() -> None:
+    # Seen on the sample history: "reverted it. Left a TODO" gave up "left", a word of the old pattern's
+    # evidence ("Left a TODO to ..."), and closed a pattern about test timeouts.
+    old = "Every test gets a pytest-timeout bound. Decided on health checks. Left a TODO to add more."
+    reverted = "Tried a longer timeout for one test; it only moved the hang, so reverted it. Left a TODO"
+    assert stated_change(old, reverted) is None
+    assert stated_change("CI runs on Python 3.11", "Upgraded CI from Python 3.11 to Python 3.12.") is True
