@@ -125,15 +125,14 @@ class BatchedPostgresEventLogStorage(PostgresEventLogStorage):
         rows = []
         shape: dg.EventLogEntry | None = None
         template: dict[str, Any] = {}
+        usable = False
         for event in events:
             candidate = _with_placeholders(event)
             if candidate is not None and candidate != shape:
-                template = self._event_to_row(candidate)
-                text = template["event"]
+                shape, template = candidate, self._event_to_row(candidate)
                 # Placeholders found elsewhere (a metadata value equal to one) could not be told apart.
-                usable = text.count(_KEY_JSON) == 1 and text.count(_TIME_JSON) == 1
-                shape = candidate if usable else None
-            if candidate is None or candidate != shape:
+                usable = template["event"].count(_KEY_JSON) == 1 and template["event"].count(_TIME_JSON) == 1
+            if candidate is None or not usable:
                 rows.append(self._event_to_row(event))
                 continue
             partition = event.get_dagster_event().partition
