@@ -271,6 +271,49 @@ def test_hybrid_finds_an_exact_error_code_that_vectors_rank_low(store: MemorySto
         store.recall(query, MODEL, DIM, mode="hybrid")
 
 
+def test_hybrid_brings_the_reply_after_a_question_it_finds(store: MemoryStore) -> None:
+    """The answer is in the turn after the one that asks; neither branch finds it (no word of the query,
+    the farthest vector): lifted by its question, it comes right after it. A turn of another session
+    between them in time is not a reply; a scope that leaves the reply out keeps it out."""
+    notes = [make_event(i, f"routine note {i} about fixtures and sensors") for i in range(40)]
+    start = datetime(2026, 11, 20, 18, tzinfo=UTC)
+    turns = (
+        ("chat", 0, "How was the concert on Friday?"),
+        ("elsewhere", 30, "Unrelated turn of another chat."),
+        ("chat", 60, "Incredible, Moonfolk played for almost three hours."),
+        ("chat", 120, "Wow, I am jealous!"),
+    )
+    chat = [
+        dataclasses.replace(
+            make_event(100 + i, text), session_id=session, occurred_at=start + timedelta(seconds=second)
+        )
+        for i, (session, second, text) in enumerate(turns)
+    ]
+    asking, _, reply, _ = chat
+    rows = embed([*notes, *chat])
+    query = np.asarray(rows[0].embedding)
+    rows = [row if row.event_id != reply.id else dataclasses.replace(row, embedding=-query) for row in rows]
+    store.upsert_events([*notes, *chat])
+    store.write_embeddings(rows)
+    store.ensure_vector_index(DIM)
+
+    def ids(**scope: object) -> list[str]:
+        hits = store.recall(query, MODEL, DIM, k=5, query_text="which band did you see at the concert",
+                            mode="hybrid", scope=RecallScope(**scope) if scope else None)  # fmt: skip
+        return [hit.event_id for hit in hits]
+
+    # Neither branch finds the reply: no word of the query, and the farthest vector.
+    assert reply.id not in [h.event_id for h in store.recall(query, MODEL, DIM, k=40)]
+    text = store.recall(
+        None, MODEL, DIM, k=40, query_text="which band did you see at the concert", mode="text"
+    )
+    assert reply.id not in [h.event_id for h in text]
+    found = ids()
+    assert found[0] == asking.id and found[1] == reply.id, found
+    assert ids(until=start + timedelta(seconds=59))[:1] == [asking.id]
+    assert reply.id not in ids(until=start + timedelta(seconds=59))
+
+
 def test_sql_looking_content_and_schema_names_round_trip(database_url: str) -> None:
     store = MemoryStore(database_url=database_url, schema_name=f'odd"schema; --{uuid.uuid4().hex[:6]}')
     event = make_event(1, SQL_LOOKING)

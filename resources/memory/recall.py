@@ -14,22 +14,24 @@ matches come from the stored `content_tsv` column and its GIN index.
 
 Hybrid fetches each branch's best candidates with their scores and fuses them by score, weighting each
 branch by how sure it is for this query (`fusion.py`); where the question names a date, month or year,
-the candidates of that period are lifted (`time_mentions.py`).
+the candidates of that period are lifted (`time_mentions.py`), and the reply after a best hit that asks
+a question is lifted with it (`adjacent_turns.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
+from resources.memory.adjacent_turns import LIFTING_HITS, lifted, reply_rows
 from resources.memory.fusion import fused
 from resources.memory.recall_scope import RecallScope
-from resources.memory.records import RecallHit
+from resources.memory.records import HIT_COLUMNS, HIT_FIELDS, RecallHit
 from resources.memory.schema import EMBEDDINGS, EVENTS, checked_dimension, vector_type
 from resources.memory.time_mentions import named_period
 
@@ -79,8 +81,6 @@ _NEAREST = """SELECT x.event_id, x.embedding::{vtype} <=> %(q)s::{vtype} AS dist
 # it, so a small scope's rows (found through their own indexes) are compared one by one, exactly.
 _EXACT_ORDER = "x.embedding <=> %(q)s::vector"
 _INDEXED_ORDER = "x.embedding::{vtype} <=> %(q)s::{vtype}"
-
-_HIT_COLUMNS = "e.occurred_at, e.content, e.event_type, e.source, e.session_id, e.metadata"
 
 _VECTOR_RECALL = """SELECT n.event_id, (1 - n.distance)::float8 AS score, {columns},
        row_number() OVER (ORDER BY n.distance, n.event_id)::int AS vector_rank, NULL::int AS text_rank
@@ -200,7 +200,7 @@ def recall_statement(
     condition, params = scope.condition("e")
     params |= {"model": request.model_sha256, "k": k, "n": max(int(request.candidates), k)}
     events = sql.Identifier(schema, EVENTS)
-    parts = {"events": events, "columns": sql.SQL(_HIT_COLUMNS)}
+    parts = {"events": events, "columns": sql.SQL(HIT_COLUMNS)}
     if mode != "vector":
         if not request.text or not request.text.strip():
             raise ValueError(f"{mode} recall needs query_text (the words to match)")
@@ -272,13 +272,15 @@ def run_recall(
     vector type registered, inside a transaction."""
     query, params = prepared_recall(conn, schema, request)
     rows = conn.execute(query, params).fetchall()
-    if request.mode == "hybrid":
-        return hybrid_hits(rows, request.k, str(request.text))
-    return [RecallHit(**row) for row in rows]
+    if request.mode != "hybrid":
+        return [RecallHit(**row) for row in rows]
+    candidates = hybrid_hits(rows, str(request.text))
+    replies = reply_rows(conn, schema, candidates[:LIFTING_HITS], request.scope)
+    return with_replies(candidates, replies, request.k)
 
 
-def hybrid_hits(rows: Sequence[dict[str, Any]], k: int, question: str) -> list[RecallHit]:
-    """The best `k` of hybrid's candidate rows by their fused score (`fusion.fused`), those that
+def hybrid_hits(rows: Sequence[dict[str, Any]], question: str) -> list[RecallHit]:
+    """Hybrid's candidate rows as hits, best first by their fused score (`fusion.fused`), those that
     happened in the period `question` names (if any) lifted by `DATE_BOOST`."""
     vector = {row["event_id"]: row["vector_score"] for row in rows if row["vector_score"] is not None}
     text = {row["event_id"]: row["text_score"] for row in rows if row["text_score"] is not None}
@@ -288,7 +290,7 @@ def hybrid_hits(rows: Sequence[dict[str, Any]], k: int, question: str) -> list[R
         for row in rows:
             if period[0] <= row["occurred_at"] < period[1]:
                 scores[row["event_id"]] += DATE_BOOST
-    best = sorted(rows, key=lambda row: (-scores[row["event_id"]], row["event_id"]))[:k]
+    best = sorted(rows, key=lambda row: (-scores[row["event_id"]], row["event_id"]))
     return [
         RecallHit(
             **{key: value for key, value in row.items() if key not in ("vector_score", "text_score")},
@@ -296,3 +298,20 @@ def hybrid_hits(rows: Sequence[dict[str, Any]], k: int, question: str) -> list[R
         )
         for row in best
     ]
+
+
+def with_replies(hits: list[RecallHit], replies: list[dict[str, Any]], k: int) -> list[RecallHit]:
+    """The best `k` of `hits` once the replies to asking hits (`adjacent_turns.reply_rows`) are lifted
+    (`adjacent_turns.lifted`); a reply neither branch found joins with no branch rank."""
+    raised = lifted({hit.event_id: hit.score for hit in hits}, replies)
+    if not raised:
+        return hits[:k]
+    found = {hit.event_id for hit in hits}
+    joined = [
+        RecallHit(**{key: reply[key] for key in ("event_id", *HIT_FIELDS)}, score=raised[reply["event_id"]],
+                  vector_rank=None, text_rank=None)
+        for reply in replies if reply["event_id"] in raised and reply["event_id"] not in found
+    ]  # fmt: skip
+    kept = [replace(hit, score=raised[hit.event_id]) if hit.event_id in raised else hit for hit in hits]
+    unique = {hit.event_id: hit for hit in kept + joined}.values()
+    return sorted(unique, key=lambda hit: (-hit.score, hit.event_id))[:k]

@@ -84,6 +84,11 @@ class EmbeddingCheck:
         return self.missing == 0 and self.wrong_dimension == self.non_finite == self.zero_norm == 0
 
 
+# The event columns a recall hit carries, as the recall queries select them (events under alias `e`).
+HIT_FIELDS = ("occurred_at", "content", "event_type", "source", "session_id", "metadata")
+HIT_COLUMNS = ", ".join(f"e.{name}" for name in HIT_FIELDS)
+
+
 @dataclass(frozen=True)
 class RecallHit:
     """One recalled event: `score` is cosine similarity (vector mode), the BM25-style word score (text)
