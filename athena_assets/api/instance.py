@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -92,6 +93,11 @@ def materialize(
 ) -> dg.ExecuteInProcessResult:
     """Materialise `assets` in `instance` with the code location's resources (a run the UI shows)."""
     os.environ.setdefault(EVENT_BATCH_ENV, str(EVENT_BATCH_SIZE))  # Dagster reads it while the run writes
+    # What is alive now (Dagster's modules, the definitions: ~240,000 objects in a fresh CLI) outlives
+    # the run; frozen, the run's full garbage collections stop scanning it (measured on a 2,700-day
+    # backfill: 0.34-0.64 s of collection down to 0.11-0.18 s). Freezing is instant; only reference
+    # cycles already unreachable now are never freed (3 objects in a fresh CLI).
+    gc.freeze()
     return dg.materialize(
         assets,
         resources=AthenaResources.from_settings(settings).as_dict(),
