@@ -75,8 +75,13 @@ def schema_statements(schema: str) -> list[sql.Composable]:
         sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_tsv_idx ON {} USING gin (content_tsv)").format(
             events
         ),
-        # Scoped recall (source, session, type, time range, metadata containment).
-        sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_session_idx ON {} (session_id)").format(events),
+        # Scoped recall (source, session, type, time range, metadata containment). A session's events in
+        # order: the reply after an asking hit is then one index probe, however long the session
+        # (`adjacent_turns.py`); the index on session_id alone it replaces would sort the session.
+        sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, "episodic_events_session_idx")),
+        sql.SQL(
+            "CREATE INDEX IF NOT EXISTS episodic_events_session_order_idx ON {} (session_id, occurred_at, id)"
+        ).format(events),
         sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_source_idx ON {} (source)").format(events),
         sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_type_idx ON {} (event_type)").format(events),
         sql.SQL("CREATE INDEX IF NOT EXISTS episodic_events_occurred_idx ON {} (occurred_at)").format(events),
