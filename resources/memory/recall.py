@@ -313,5 +313,4 @@ def with_replies(hits: list[RecallHit], replies: list[dict[str, Any]], k: int) -
         for reply in replies if reply["event_id"] in raised and reply["event_id"] not in found
     ]  # fmt: skip
     kept = [replace(hit, score=raised[hit.event_id]) if hit.event_id in raised else hit for hit in hits]
-    unique = {hit.event_id: hit for hit in kept + joined}.values()
-    return sorted(unique, key=lambda hit: (-hit.score, hit.event_id))[:k]
+    return sorted(kept + joined, key=lambda hit: (-hit.score, hit.event_id))[:k]
