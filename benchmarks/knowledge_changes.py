@@ -102,7 +102,8 @@ def run(urls: tuple[str, str, str], config: ConsolidationConfig, profile: str) -
 
     print(
         f"{len(history.events)} events over {len(history.days)} days; profile {profile}; track_changes "
-        f"{config.track_changes}; similarity_threshold {config.similarity_threshold}; {calls} reasoning "
+        f"{config.track_changes}; similarity_threshold {config.similarity_threshold}; lookback_days "
+        f"{config.lookback_days}; recurring_similarity {config.recurring_similarity}; {calls} reasoning "
         f"calls, {superseded} supersessions, {seconds:.0f} s"
     )
     print(f"{'changing subject':18} {'right':>5} {'stale':>5} {'as-of':>5}  current patterns")
@@ -134,8 +135,18 @@ def main() -> None:
     parser.add_argument("--profile", default="local", help="the models profile (models.toml) to measure")
     parser.add_argument("--no-track-changes", action="store_true", help="measure without supersession")
     parser.add_argument("--threshold", type=float, help="similarity_threshold (default: the config's)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="another ConsolidationConfig field, e.g. --set lookback_days=14 (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
-    chosen = {"similarity_threshold": args.threshold} if args.threshold else {}
+    chosen = dict(item.split("=", 1) for item in args.set)
+    if args.threshold:
+        chosen["similarity_threshold"] = str(args.threshold)
+    unknown = set(chosen) - set(ConsolidationConfig.model_fields)
+    if unknown:
+        parser.error(f"--set names no ConsolidationConfig field: {', '.join(sorted(unknown))}")
+    # Pydantic turns the strings into each field's type.
     config = ConsolidationConfig(track_changes=not args.no_track_changes, **chosen)
     with (
         tempfile.TemporaryDirectory(prefix="athena-changes-") as home,

@@ -21,7 +21,7 @@ Bump `PROMPT_VERSION` whenever the wording, the schema or the label scheme chang
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-PROMPT_VERSION = "4"
+PROMPT_VERSION = "5"
 
 KINDS: tuple[str, ...] = (
     "procedure",
@@ -40,8 +40,9 @@ CONFIDENCE_LEVELS: Mapping[str, float] = {"low": 0.3, "medium": 0.6, "high": 0.9
 _ROLE = (
     "You consolidate the memory of an AI coding assistant. You read related events and write down the "
     "lasting lesson they teach: a fact that stays true, what to do about a problem, a procedure, a decision, "
-    "or what the user prefers, stated in general terms so that it helps in a later session. You cite the "
-    "events that support it, and you never say anything they do not. Answer with JSON only."
+    "or what the user prefers, stated so that it helps in a later session, with the exact values the events "
+    "give (names, numbers, versions). You cite the events that support it, and you never say anything they "
+    "do not. Answer with JSON only."
 )
 # On a subject far from any history, so that a copied phrase is caught by the gate (`EXAMPLE_WORDS`).
 _CHAT_EXAMPLE = (
@@ -60,9 +61,10 @@ SYSTEM = f"{_ROLE}\n\n{_CHAT_EXAMPLE}"
 _QUESTION = (
     "What lasting pattern do the events below show (at most {max_patterns})? Give: a title of 3 to 8 "
     "words naming the specific subject (the tool, error, file or setting), never a bare category such "
-    "as Preference or Bug; a kind ({kinds}); a description, one sentence that states the lesson in "
-    "general terms with the events' own words, not a copy of one event; a confidence (low, medium or "
-    "high); and the labels of the events that support it."
+    "as Preference or Bug; a kind ({kinds}); a description, one sentence that states the lesson with the "
+    "events' own words and values, not a copy of one event (where a value or choice changed, the latest "
+    "one and what it replaced); a confidence (low, medium or high); and the labels of the events that "
+    "support it."
 )
 _HEADER = "Events:"
 

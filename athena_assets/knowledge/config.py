@@ -3,6 +3,8 @@
 Every field has a default that suits the local stack; the UI's launchpad shows the descriptions.
 """
 
+from datetime import date, timedelta
+
 import dagster as dg
 from pydantic import Field
 
@@ -28,6 +30,14 @@ class ConsolidationConfig(dg.Config):
         default=6,
         ge=0,
         description="Earlier days whose similar events may join the day's clusters.",
+    )
+    recurring_lookback_days: int = Field(
+        # Three weeks: a subject restated a few times a week in varied words repeats one of its sentences
+        # only every week or two, after the look-back above has let go of the first.
+        default=21,
+        ge=0,
+        description="Earlier days whose near-repeats (recurring_similarity) of the day's events may join "
+        "its clusters; at most lookback_days takes the near-repeats of the look-back only.",
     )
     max_patterns_per_cluster: int = Field(
         # One: a small model asked for three fills all three slots with the same evidence.
@@ -93,3 +103,7 @@ class ConsolidationConfig(dg.Config):
         description="Reuse the stored answer to an identical request (same model, prompt, schema, sampling) "
         "instead of asking again; False asks afresh and stores the new answer.",
     )
+
+    def window_start(self, day: date) -> date:
+        """The first day whose events may join `day`'s clusters (look-back or near-repeats)."""
+        return day - timedelta(days=max(self.lookback_days, self.recurring_lookback_days))

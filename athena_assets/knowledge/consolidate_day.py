@@ -143,18 +143,27 @@ def consolidate_cluster(
     return outcome, drafts
 
 
-def _clusters(day: date, events: list[EventVector], config: ConsolidationConfig) -> tuple[list[Cluster], int]:
-    """The day's clusters and how many look-back events could join them."""
+def _clusters(
+    day: date, events: list[EventVector], replaced: set[str], config: ConsolidationConfig
+) -> tuple[list[Cluster], int]:
+    """The day's clusters and how many earlier events could join them: the look-back's similar events
+    and the window's near-repeats, but none that a replaced pattern cites (`replaced`), so that a
+    restatement of the new value never clusters with the old one's statements."""
     today = [event for event in events if event.day == day]
-    earlier = [event for event in events if event.day != day]
+    earlier = [event for event in events if event.day != day and event.id not in replaced]
     if not today:
         return [], 0
     day_matrix = np.stack([event.vector for event in today])
     if earlier:
-        mask = neighbours(
-            day_matrix, np.stack([event.vector for event in earlier]), config.similarity_threshold
-        )
-        earlier = [event for event, keep in zip(earlier, mask, strict=True) if keep]
+        matrix = np.stack([event.vector for event in earlier])
+        near = neighbours(day_matrix, matrix, config.similarity_threshold)
+        repeats = neighbours(day_matrix, matrix, config.recurring_similarity)
+        recent = day - timedelta(days=config.lookback_days)
+        earlier = [
+            event
+            for event, similar, repeated in zip(earlier, near, repeats, strict=True)
+            if repeated or (similar and event.day >= recent)
+        ]
     # Chronological input order keeps clustering and member order deterministic.
     chosen = sorted(earlier + today, key=lambda event: (event.occurred_at, event.id))
     clusters = cluster_events(
@@ -246,10 +255,12 @@ def consolidate_day(
     """
     say = log or (lambda _message: None)
     started = time.monotonic()
-    since = day - timedelta(days=config.lookback_days)
-    events = clients.patterns.event_vectors(since, day, clients.embeddings.vector_key(model_sha256))
+    events = clients.patterns.event_vectors(
+        config.window_start(day), day, clients.embeddings.vector_key(model_sha256)
+    )
     total = clients.memory.event_count(day, day)
-    clusters, lookback = _clusters(day, events, config)
+    replaced = clients.patterns.replaced_evidence([event.id for event in events if event.day != day], day)
+    clusters, lookback = _clusters(day, events, replaced, config)
     stated = _stated_changes(day, events, clusters, clients.patterns, model_sha256, config)
     clustered = time.monotonic()
 

@@ -6,7 +6,7 @@ merging and fault handling, never wording.
 """
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +66,9 @@ SINGLETONS = [
 ]
 # Small answers keep a test to a few seconds a call; the clustering threshold separates the themes.
 FAST = {
-    # One day at a time unless a test asks for a look-back (the default is a week).
+    # One day at a time unless a test asks for a look-back (the defaults are a week, three for repeats).
     "lookback_days": 0,
+    "recurring_lookback_days": 0,
     "similarity_threshold": 0.7,
     "min_cluster_size": 3,
     "max_patterns_per_cluster": 1,
@@ -256,6 +257,34 @@ def test_a_theme_on_a_later_day_reinforces_its_pattern_and_lookback_joins_days(
     assert set(day_three["evidence"]) <= {f"{p}-dark-{i}" for p in ("d1", "d2") for i in range(4)} | {
         "d3-dark-0"
     }
+
+
+@pytest.mark.timeout(600)
+def test_a_subject_restated_beyond_the_lookback_joins_its_near_repeat(stack, pipeline, tmp_path) -> None:
+    # A quiet subject: said once, said again in nearly the same words nine days later, among one-offs.
+    store = PatternStore.beside(pipeline.memory)
+    said = "Ran black to format the Python code before committing"
+    later = DAY_ONE + timedelta(days=9)
+    first = {"id": "first", "occurred_at": f"{DAY_ONE}T09:00:00Z", "content": said}
+    _load(stack, pipeline, tmp_path, DAY_ONE, [first])
+    _load(stack, pipeline, tmp_path, later, [
+        {"id": "again", "occurred_at": f"{later}T09:00:00Z", "content": f"{said} today"},
+        *_singletons(later, "later"),
+    ])  # fmt: skip
+    assert _metadata(_consolidate(stack, pipeline, DAY_ONE))["clusters"] == 0
+
+    # Beyond a two-day look-back: nothing joins the day's events.
+    short = _metadata(_consolidate(stack, pipeline, later, lookback_days=2, recurring_lookback_days=2))
+    assert (short["clusters"], short["lookback_events"]) == (0, 0) and store.patterns() == []
+
+    # Near-repeats may come from ten days back: the pair recurs, so it is a theme; the one-offs are not.
+    result = _consolidate(stack, pipeline, later, lookback_days=2, recurring_lookback_days=10)
+    meta = _metadata(result)
+    assert (meta["clusters"], meta["lookback_events"]) == (1, 1), meta
+    assert _checks(result)[EVIDENCE_CHECK].passed, "evidence ten days back lies inside the window"
+    [pattern] = store.patterns()
+    assert set(pattern.evidence_event_ids) == {"first", "again"}
+    assert "black" in f"{pattern.title} {pattern.description}".lower(), pattern
 
 
 @pytest.mark.timeout(600)

@@ -40,6 +40,7 @@ RESTATED = [
 ]
 CONFIG = {
     "lookback_days": 2,
+    "recurring_lookback_days": 2,
     "min_cluster_size": 3,
     "max_tokens": 200,
     "title_chars": 60,
@@ -115,6 +116,10 @@ def test_a_change_closes_the_old_pattern_and_reading_as_of_a_day_answers_from_hi
     assert (old.valid_to, old.superseded_by) == (moved_at, now.pattern_id), "closed by the move event"
     assert now.valid_from == moved_at and now.current
     assert set(old.evidence_event_ids) >= {"d1-0", "d1-1", "d1-2"}, "a closed pattern keeps its evidence"
+    # From the next day on, what the closed pattern cites joins no cluster; the move itself may.
+    cited = [*old.evidence_event_ids, "d3-0"]
+    assert store.replaced_evidence(cited, DAY_THREE) == set(), "closed by this day's own observation"
+    assert store.replaced_evidence(cited, date(2026, 11, 5)) == set(old.evidence_event_ids)
 
     # As of a day, what was current at its end.
     assert [p.pattern_id for p in store.patterns(as_of=DAY_TWO)] == [first.pattern_id]

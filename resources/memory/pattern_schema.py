@@ -216,6 +216,13 @@ SUBJECT_PATTERNS = (
     + "    ORDER BY similarity DESC, p.pattern_id LIMIT %(limit)s"
 )
 
+# Of some events, those cited by a pattern that an observation of a day before %(day)s replaced. Both
+# the citation and the replacement come from earlier days, so re-running a day, or a later one, gives the
+# same answer.
+REPLACED_EVIDENCE = """SELECT DISTINCT v.event_id FROM {evidence} AS v
+    JOIN {supersessions} AS s ON s.old_pattern_id = v.pattern_id
+    WHERE v.event_id = ANY(%(ids)s) AND v.day < %(day)s AND s.day < %(day)s"""
+
 # The nearest pattern of the same embedding model whose text is alike AND whose evidence events are alike:
 # a small model gives unrelated clusters the same generic title, and text alone would merge them. Ties go
 # to the smaller id, so matching is deterministic. A pattern closed by this day or an earlier one, or one

@@ -44,6 +44,7 @@ from resources.memory.pattern_schema import (
     PATTERN_CHECK,
     PATTERNS,
     RECOMPUTE_PATTERNS,
+    REPLACED_EVIDENCE,
     SUBJECT_PATTERNS,
     SUPERSESSIONS,
     VALIDITY,
@@ -153,6 +154,13 @@ class PatternStore(PostgresStore):
             "dim": centroid.size, "threshold": threshold, "limit": limit,
         }  # fmt: skip
         return self._known_rows(SUBJECT_PATTERNS, params)
+
+    def replaced_evidence(self, event_ids: Sequence[str], before: date) -> set[str]:
+        """Of `event_ids`, those cited by a pattern that an observation of a day before `before` replaced:
+        what they state is no longer true."""
+        with self._connect() as conn:
+            rows = conn.execute(self._sql(REPLACED_EVIDENCE), {"ids": list(event_ids), "day": before})
+            return {row["event_id"] for row in rows.fetchall()}
 
     def _known_rows(self, query: str, params: dict[str, Any]) -> list[KnownPattern]:
         with self._connect() as conn:

@@ -11,7 +11,7 @@ the stored patterns are the same after any number of re-runs. The prompt's versi
 version: changing the prompt marks the partitions stale.
 """
 
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 
@@ -43,8 +43,10 @@ FAILED_CLUSTERS_CHECK = "no_failed_clusters"
 _FAILURES_SHOWN = 10
 
 
-def _checks(reports: list[DayReport], store: PatternStore, lookback_days: int) -> list[dg.AssetCheckResult]:
-    checks = [store.check(report.day, report.day - timedelta(days=lookback_days)) for report in reports]
+def _checks(
+    reports: list[DayReport], store: PatternStore, config: ConsolidationConfig
+) -> list[dg.AssetCheckResult]:
+    checks = [store.check(report.day, config.window_start(report.day)) for report in reports]
     without_evidence = checks[-1].without_evidence if checks else 0
     outside = sum(check.evidence_outside_window for check in checks)
     duplicates = sum(check.same_evidence_duplicates for check in checks)
@@ -139,5 +141,5 @@ def consolidated_patterns(
             **range_metadata(reports),
             **changes_metadata(store.patterns(include_superseded=True), first, last),
         },
-        check_results=_checks(reports, store, config.lookback_days),
+        check_results=_checks(reports, store, config),
     )
