@@ -183,6 +183,32 @@ def resource_pass(resource: LlamaCppReasoningResource, calls: list[dict[str, Any
     return Pass(tuple(tokens), tuple(seconds)), failed
 
 
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The `--threshold` and `--set FIELD=VALUE` options that change the measured `ConsolidationConfig`."""
+    parser.add_argument("--threshold", type=float, help="similarity_threshold (default: the config's)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="another ConsolidationConfig field, e.g. --set lookback_days=14 (repeatable)",
+    )  # fmt: skip
+
+
+def chosen_config(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, **fixed: Any
+) -> ConsolidationConfig:
+    """The `ConsolidationConfig` of `add_config_options`' options (and `fixed` fields); a malformed or
+    unknown `--set` stops with the parser's usage error naming it."""
+    chosen: dict[str, Any] = dict(fixed)
+    for item in args.set:
+        field, equals, value = item.partition("=")
+        if not equals or field not in ConsolidationConfig.model_fields:
+            parser.error(f"--set {item!r}: expected FIELD=VALUE with a ConsolidationConfig field as FIELD")
+        chosen[field] = value
+    if args.threshold:
+        chosen["similarity_threshold"] = args.threshold
+    # Pydantic turns the strings into each field's type.
+    return ConsolidationConfig(**chosen)
+
+
 @contextmanager
 def private_stack(
     home: Path, models_dir: Path | None, profile: str = "local"

@@ -8,13 +8,15 @@ Histories: the bundled sample (21 days, 304 events, 7 themes in `metadata.topic`
 (30 days, 8 themes of 24 events each in varied words, plus 40 one-off events), neither seen by the
 prompts. The theme labels stay in this script: events reach the pipeline with their content, type and
 time only. Every day is consolidated, oldest first, by the same `consolidate_day` the asset runs, with
-the default `ConsolidationConfig`, on a private stack (embedded PostgreSQL, both llama-servers).
+the default `ConsolidationConfig` (or one changed by `--threshold` and `--set FIELD=VALUE`), on a private
+stack (embedded PostgreSQL, both llama-servers).
 
 Reported per pattern method (`llm`: the model's answer passed the gate; `extractive`: built from the
 events) and in total: themes covered by a pattern whose evidence is at least 80% one theme; mean
 evidence purity; placeholder titles (numbered, generic, or sharing no word with their evidence);
-patterns of one cluster with the same evidence; patterns made mostly of one-off events; reasoning
-calls; wall time.
+patterns of one cluster with the same evidence; patterns made mostly of one-off events; patterns
+closed as replaced (neither history changes a value, so each is wrongly closed); reasoning calls; wall
+time.
 """
 
 import argparse
@@ -30,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consolidation import SUBJECTS, loaded_clients, private_stack
+from consolidation import SUBJECTS, add_config_options, chosen_config, loaded_clients, private_stack
 
 from athena_assets.api.sample_history import BUNDLED_FILE
 from athena_assets.knowledge.config import ConsolidationConfig
@@ -187,6 +189,8 @@ def run(
     total = score(patterns, history) | {
         "llm_patterns": sum(p.method == "llm" for p in patterns),
         "duplicates": duplicates,
+        # Neither history changes a value, so every closed pattern was closed wrongly.
+        "closed": len(store.patterns(include_superseded=True)) - len(patterns),
         "calls": calls,
         "seconds": seconds,
         "rejected": rejected,
@@ -201,17 +205,17 @@ def main() -> None:
     )
     parser.add_argument("--history", choices=["sample", "generated", "both"], default="both")
     parser.add_argument("--models-dir", type=Path, help="reuse model files from here (default: a temp dir)")
-    parser.add_argument("--threshold", type=float, help="similarity_threshold (default: the config's)")
     parser.add_argument("--profile", default="local", help="the models profile (models.toml) to measure")
+    add_config_options(parser)
     args = parser.parse_args()
-    config = ConsolidationConfig(**({"similarity_threshold": args.threshold} if args.threshold else {}))
+    config = chosen_config(parser, args)
     histories = {"sample": [sample_history()], "generated": [generated_history()]}
     chosen = (
         histories["sample"] + histories["generated"] if args.history == "both" else histories[args.history]
     )
     header = (
         f"{'history':10} {'method':10} {'patterns':>8} {'covered':>9} {'purity':>6} {'placeholder':>11} "
-        f"{'one-off':>7} {'dup':>4} {'calls':>5} {'seconds':>7}"
+        f"{'one-off':>7} {'dup':>4} {'closed':>6} {'calls':>5} {'seconds':>7}"
     )
     with (
         tempfile.TemporaryDirectory(prefix="athena-quality-") as home,
@@ -224,7 +228,8 @@ def main() -> None:
                     f"{history.name:10} {method:10} {figures['patterns']:8.0f} "
                     f"{figures['covered']:4.0f} / {figures['themes']:<2.0f} {figures['purity']:6.2f} "
                     f"{figures['placeholders']:11.0f} {figures['one_off_patterns']:7.0f} "
-                    f"{figures.get('duplicates', 0):4.0f} {figures.get('calls', 0):5.0f} "
+                    f"{figures.get('duplicates', 0):4.0f} {figures.get('closed', 0):6.0f} "
+                    f"{figures.get('calls', 0):5.0f} "
                     f"{figures.get('seconds', 0):7.0f}  missed: {figures['missed']}",
                     flush=True,
                 )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from changing_history import CHANGING, STABLE, START, ChangingHistory, Subject, changing_history
-from consolidation import loaded_clients, private_stack
+from consolidation import add_config_options, chosen_config, loaded_clients, private_stack
 
 from athena_assets.knowledge.config import ConsolidationConfig
 from athena_assets.knowledge.consolidate_day import Clients, consolidate_day
@@ -134,20 +134,9 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, help="reuse model files from here (default: a temp dir)")
     parser.add_argument("--profile", default="local", help="the models profile (models.toml) to measure")
     parser.add_argument("--no-track-changes", action="store_true", help="measure without supersession")
-    parser.add_argument("--threshold", type=float, help="similarity_threshold (default: the config's)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="FIELD=VALUE",
-        help="another ConsolidationConfig field, e.g. --set lookback_days=14 (repeatable)",
-    )  # fmt: skip
+    add_config_options(parser)
     args = parser.parse_args()
-    chosen = dict(item.split("=", 1) for item in args.set)
-    if args.threshold:
-        chosen["similarity_threshold"] = str(args.threshold)
-    unknown = set(chosen) - set(ConsolidationConfig.model_fields)
-    if unknown:
-        parser.error(f"--set names no ConsolidationConfig field: {', '.join(sorted(unknown))}")
-    # Pydantic turns the strings into each field's type.
-    config = ConsolidationConfig(track_changes=not args.no_track_changes, **chosen)
+    config = chosen_config(parser, args, track_changes=not args.no_track_changes)
     with (
         tempfile.TemporaryDirectory(prefix="athena-changes-") as home,
         private_stack(Path(home), args.models_dir, args.profile) as urls,

@@ -68,16 +68,24 @@ def evidence_centroid(vectors: Sequence[np.ndarray]) -> np.ndarray:
     return unit_rows(mean)[0].astype(np.float32)
 
 
-def neighbours(day_vectors: np.ndarray, earlier_vectors: np.ndarray, threshold: float) -> np.ndarray:
-    """A mask of the earlier events whose cosine similarity to some event of the day is >= `threshold`.
+def joining(
+    day_vectors: np.ndarray,
+    earlier_vectors: np.ndarray,
+    recent: np.ndarray,
+    threshold: float,
+    recurring_threshold: float,
+) -> np.ndarray:
+    """A mask of the earlier events that may join the day's clustering: a `recent` one (of the
+    look-back) whose cosine similarity to some event of the day is >= `threshold`, and any one that
+    near-repeats an event of the day (>= `recurring_threshold`).
 
-    Only these can end up in a cluster with the day's events, so the look-back window adds a handful of
-    rows to the clustering instead of whole days.
+    Only these can end up in a cluster with the day's events, so the window adds a handful of rows to
+    the clustering instead of whole days.
     """
     if len(day_vectors) == 0 or len(earlier_vectors) == 0:
         return np.zeros(len(earlier_vectors), dtype=bool)
-    similarity = unit_rows(earlier_vectors) @ unit_rows(day_vectors).T
-    return similarity.max(axis=1) >= threshold
+    closest = (unit_rows(earlier_vectors) @ unit_rows(day_vectors).T).max(axis=1)
+    return ((closest >= threshold) & recent) | (closest >= recurring_threshold)
 
 
 def cluster_events(

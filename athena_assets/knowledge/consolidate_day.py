@@ -32,8 +32,8 @@ from athena_assets.knowledge.clustering import (
     cluster_events,
     cluster_key,
     evidence_centroid,
+    joining,
     map_answer,
-    neighbours,
 )
 from athena_assets.knowledge.config import ConsolidationConfig
 from athena_assets.knowledge.day_report import ClusterOutcome, DayReport, reasoning_summary
@@ -153,17 +153,16 @@ def _clusters(
     earlier = [event for event in events if event.day != day and event.id not in replaced]
     if not today:
         return [], 0
-    day_matrix = np.stack([event.vector for event in today])
     if earlier:
-        matrix = np.stack([event.vector for event in earlier])
-        near = neighbours(day_matrix, matrix, config.similarity_threshold)
-        repeats = neighbours(day_matrix, matrix, config.recurring_similarity)
         recent = day - timedelta(days=config.lookback_days)
-        earlier = [
-            event
-            for event, similar, repeated in zip(earlier, near, repeats, strict=True)
-            if repeated or (similar and event.day >= recent)
-        ]
+        joins = joining(
+            np.stack([event.vector for event in today]),
+            np.stack([event.vector for event in earlier]),
+            np.array([event.day >= recent for event in earlier]),
+            config.similarity_threshold,
+            config.recurring_similarity,
+        )
+        earlier = [event for event, joined in zip(earlier, joins, strict=True) if joined]
     # Chronological input order keeps clustering and member order deterministic.
     chosen = sorted(earlier + today, key=lambda event: (event.occurred_at, event.id))
     clusters = cluster_events(

@@ -4,15 +4,15 @@
 flag decision": the older pattern is no longer true, and must be closed rather than reinforced or left
 current beside its replacement. Two steps decide it:
 
-1. Words, free: a change named outright ("from 6391 to 6392", "replaced black with ruff", "dropped
-   LaunchDarkly") decides by itself, for the pattern whose value it names. Such an event is enough on
-   its own: where no cluster holds it (its subject's events too unlike to cluster), consolidation
-   makes it a cluster of one when it names a change of a current pattern (`consolidate_day`). Otherwise
-   the newer events must share a content word with the old statement (the same subject) and carry a
-   change cue (a verb of change such as switched, moved, replaced, reverted, upgraded, or "now",
-   "instead", "no longer") or a number the old statement never had (numbers that are all the old
-   statement's own restate it). A repeated statement carries neither and is never asked about, so
-   reinforcing costs nothing.
+1. Words, free: a change named outright ("from 6391 to 6392", "replaced black with ruff", "detailed
+   answers instead of short ones", "dropped LaunchDarkly") decides by itself, for the pattern whose
+   value it names. Such an event is enough on its own: where no cluster holds it (its subject's events
+   too unlike to cluster), consolidation makes it a cluster of one when it names a change of a current
+   pattern (`consolidate_day`). Otherwise the newer events must share a content word with the old
+   statement (the same subject) and carry a change cue (a verb of change such as switched, moved,
+   replaced, reverted, upgraded, or "now", "instead", "no longer") or a number the old statement never
+   had (numbers that are all the old statement's own restate it). A repeated statement carries neither
+   and is never asked about, so reinforcing costs nothing.
 2. Meaning, one short question, where words cannot decide: a model trusted to judge (`judges_support`)
    is asked under a yes/no schema whether the newer events give another value for the same setting or
    choice than the old pattern's latest two events (its own words, not the model's description, whose
@@ -65,6 +65,9 @@ _STATED = (
     re.compile(rf"\bfrom\s+{_TERM}\s+to\s+{_TERM}", re.IGNORECASE),
     re.compile(rf"\breplaced\s+{_TERM}\s+with\s+{_TERM}", re.IGNORECASE),
 )
+# The new value first: "now want detailed answers instead of short ones", "use ruff instead of black".
+# The new value is what the clause before "instead of" (from the sentence's or clause's start) says.
+_INSTEAD = re.compile(rf"([^.;:!?]*)\binstead\s+of\s+{_TERM}", re.IGNORECASE)
 # A value given up outright: "dropped LaunchDarkly", "removed black from pre-commit".
 _GIVEN_UP = re.compile(
     rf"\b(?:dropped|abandoned|removed|reverted|retired)\s+(?:{_TERM_WORD}\s+){{0,2}}{_TERM_WORD}",
@@ -94,7 +97,7 @@ def statement(old: KnownPattern) -> str:
 
 def names_change(text: str) -> bool:
     """Whether `text` names some change outright ("from A to B", "replaced A with B", "dropped A")."""
-    return any(pattern.search(text) for pattern in _STATED) or bool(_GIVEN_UP.search(text))
+    return any(pattern.search(text) for pattern in (*_STATED, _INSTEAD, _GIVEN_UP))
 
 
 def cue(old_text: str, new_texts: Sequence[str]) -> bool:
@@ -117,9 +120,9 @@ def cue(old_text: str, new_texts: Sequence[str]) -> bool:
 
 def stated_change(old_text: str, text: str) -> bool | None:
     """Whether `text` names a change of `old_text` outright: True when it gives up one of its values
-    ("dropped A", "removed A") or moves from one of them to a value new to it ("from A to B", "replaced
-    A with B"); False when the A it moves from is not the old text's (another subject's change) or the
-    B is already its own (a restatement); None when it names no change."""
+    ("dropped A", "removed A") or moves from one of them to a value new to it ("from A to B", "replaced A
+    with B", "B instead of A"); False when the A it moves from is not the old text's (another subject's
+    change) or the B is already its own (a restatement); None when it names no change."""
     old = _words(old_text)
     # Giving up a word of the old text, unless the old text says the same (it already records that).
     given_up = [p for p in _GIVEN_UP.findall(text.lower()) if p not in old_text.lower()]
@@ -132,6 +135,10 @@ def stated_change(old_text: str, text: str) -> bool | None:
             # The new value is the first word of B that A does not share ("port 6392" after "port 6391").
             now = next((w for w in _WORD.findall(now_text.lower()) if w not in was), None)
             verdicts.append(bool(was & old) and now is not None and now not in old)
+    for now_text, was_text in _INSTEAD.findall(text):
+        # A restatement's clause says nothing the old text does not ("free ports instead of the defaults").
+        now_words = _words(now_text) - ENGLISH_STOP_WORDS - _CUES - old
+        verdicts.append(bool((_words(was_text) - ENGLISH_STOP_WORDS) & old) and bool(now_words))
     return any(verdicts) if verdicts else None
 
 

@@ -14,8 +14,8 @@ from athena_assets.knowledge.clustering import (
     cluster_events,
     cluster_key,
     evidence_centroid,
+    joining,
     map_answer,
-    neighbours,
 )
 from athena_assets.knowledge.day_report import EMPTY_SUMMARY, ClusterOutcome, DayReport, ReasoningSummary
 from resources.llamacpp.json_schema import schema_errors
@@ -83,11 +83,15 @@ def test_centrality_puts_the_outlier_last() -> None:
     assert cluster.by_centrality[-1] == "d"
 
 
-def test_lookback_neighbours_are_only_the_similar_earlier_events() -> None:
-    day = np.array([[1.0, 0.0, 0.0]])
-    earlier = np.array([[0.9, 0.1, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]])
-    assert neighbours(day, earlier, 0.8).tolist() == [True, False, False]
-    assert neighbours(day, np.empty((0, 3)), 0.8).tolist() == []
+def test_the_window_adds_the_lookback_s_similar_events_and_older_near_repeats() -> None:
+    day = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    earlier = np.array([[0.9, 0.3, 0.0], [0.9, 0.3, 0.0], [0.99, 0.05, 0.0], [0.0, 0.0, -1.0]])
+    # Rows 0 and 3 are within the look-back; rows 1 and 2 are older.
+    recent = np.array([True, False, False, True])
+    # Row 0 is similar and recent; row 1 is as similar but older, and no near-repeat; row 2 near-repeats
+    # the first event of the day; row 3 is like nothing of the day.
+    assert joining(day, earlier, recent, 0.8, 0.95).tolist() == [True, False, True, False]
+    assert joining(day, np.empty((0, 3)), np.empty(0, dtype=bool), 0.8, 0.95).tolist() == []
 
 
 def test_the_evidence_centroid_is_the_unit_mean_direction() -> None:

@@ -17,11 +17,21 @@ from athena_assets.knowledge.supersession import cue, names_change, stated_chang
             "Reversed it: dropped LaunchDarkly for env vars",
             True,
         ),
+        (
+            "The user prefers short answers without explanations",
+            "The user changed their mind: they now want detailed answers instead of short ones",
+            True,
+        ),
         # Another subject's change, and the new value restated, are no change of this pattern.
         ("The Redis cache listens on port 6391", "Switched the task queue from rq to celery", False),
         (
             "The API gateway timeout is 60 seconds",
             "Raised the API gateway timeout from 30 to 60 seconds",
+            False,
+        ),
+        (
+            "Tests now take free ports for PostgreSQL instead of the defaults",
+            "Again: tests now take free ports for PostgreSQL instead of the defaults. Took 46 minutes.",
             False,
         ),
         # Giving up what the old text already gave up restates it.
@@ -68,11 +78,12 @@ def test_only_newer_events_with_a_cue_on_the_same_subject_are_asked_about(
         ("Replaced black with ruff format as the Python formatter", True),
         ("Reversed the feature flag decision: dropped LaunchDarkly", True),
         ("Removed an unused npm dependency", True),  # names a change; of nothing stored, it closes nothing
+        ("Now formats with ruff instead of black", True),
         ("The Redis cache now answers on port 6392", False),  # a cue, but no change named outright
         ("The pre-commit hook runs ruff format on every commit", False),
     ],
 )
-def test_an_event_names_a_change_outright_only_with_from_to_replaced_with_or_dropped(
+def test_an_event_names_a_change_outright_only_with_from_to_replaced_with_instead_of_or_dropped(
     text: str, names: bool
 ) -> None:
     assert names_change(text) is names
