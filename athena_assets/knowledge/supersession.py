@@ -66,8 +66,8 @@ _STATED = (
     re.compile(rf"\breplaced\s+{_TERM}\s+with\s+{_TERM}", re.IGNORECASE),
 )
 # The new value first: "now want detailed answers instead of short ones", "use ruff instead of black".
-# The new value is what the clause before "instead of" (from the sentence's or clause's start) says.
-_INSTEAD = re.compile(rf"([^.;:!?]*)\binstead\s+of\s+{_TERM}", re.IGNORECASE)
+_INSTEAD = re.compile(rf"\binstead\s+of\s+{_TERM}", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[.;:!?]")
 # A value given up outright: "dropped LaunchDarkly", "removed black from pre-commit".
 _GIVEN_UP = re.compile(
     rf"\b(?:dropped|abandoned|removed|reverted|retired)\s+(?:{_TERM_WORD}\s+){{0,2}}{_TERM_WORD}",
@@ -95,8 +95,21 @@ def statement(old: KnownPattern) -> str:
     return " ".join([old.title, old.description, *old.recent_evidence])
 
 
+def _instead(text: str) -> list[tuple[str, str]]:
+    """(B, A) of each "B instead of A" in `text`: B is the clause before "instead of", from the start
+    of its sentence or clause. Found by the words "instead of" first, so a long text without them costs
+    one scan (a pattern starting with the clause backtracked over every position)."""
+    pairs = []
+    for match in _INSTEAD.finditer(text):
+        before = text[: match.start()]
+        starts = [end.end() for end in _CLAUSE_END.finditer(before)]
+        pairs.append((before[starts[-1] if starts else 0 :], match.group(1)))
+    return pairs
+
+
 def names_change(text: str) -> bool:
-    """Whether `text` names some change outright ("from A to B", "replaced A with B", "dropped A")."""
+    """Whether `text` names some change outright ("from A to B", "replaced A with B", "B instead of A",
+    "dropped A")."""
     return any(pattern.search(text) for pattern in (*_STATED, _INSTEAD, _GIVEN_UP))
 
 
@@ -135,7 +148,7 @@ def stated_change(old_text: str, text: str) -> bool | None:
             # The new value is the first word of B that A does not share ("port 6392" after "port 6391").
             now = next((w for w in _WORD.findall(now_text.lower()) if w not in was), None)
             verdicts.append(bool(was & old) and now is not None and now not in old)
-    for now_text, was_text in _INSTEAD.findall(text):
+    for now_text, was_text in _instead(text):
         # A restatement's clause says nothing the old text does not ("free ports instead of the defaults").
         now_words = _words(now_text) - ENGLISH_STOP_WORDS - _CUES - old
         verdicts.append(bool((_words(was_text) - ENGLISH_STOP_WORDS) & old) and bool(now_words))
