@@ -15,8 +15,8 @@ Reported per pattern method (`llm`: the model's answer passed the gate; `extract
 events) and in total: themes covered by a pattern whose evidence is at least 80% one theme; mean
 evidence purity; placeholder titles (numbered, generic, or sharing no word with their evidence);
 patterns of one cluster with the same evidence; patterns made mostly of one-off events; patterns
-closed as replaced (neither history changes a value, so each is wrongly closed); reasoning calls; wall
-time.
+closed as replaced (the sample changes no value, so each closed there was closed wrongly; the generated
+themes move a few values: "moved the quarterly budget review to Thursday"); reasoning calls; wall time.
 """
 
 import argparse
@@ -189,7 +189,7 @@ def run(
     total = score(patterns, history) | {
         "llm_patterns": sum(p.method == "llm" for p in patterns),
         "duplicates": duplicates,
-        # Neither history changes a value, so every closed pattern was closed wrongly.
+        # On the sample, which changes no value, every closed pattern was closed wrongly.
         "closed": len(store.patterns(include_superseded=True)) - len(patterns),
         "calls": calls,
         "seconds": seconds,
