@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, ValidationError
 
 from athena_assets.defs.memory.embeddings import embed_events
 from athena_assets.knowledge.config import ConsolidationConfig
@@ -205,8 +205,12 @@ def chosen_config(
         chosen[field] = value
     if args.threshold:
         chosen["similarity_threshold"] = args.threshold
-    # Pydantic turns the strings into each field's type.
-    return ConsolidationConfig(**chosen)
+    # Pydantic turns the strings into each field's type; a value it cannot take is a usage error too.
+    try:
+        return ConsolidationConfig(**chosen)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        parser.error(f"--set: {problems}")
 
 
 @contextmanager
