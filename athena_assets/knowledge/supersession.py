@@ -84,6 +84,11 @@ _CUES = _STRONG_CUES | frozenset(
         "reduced", "increased", "bumped", "now", "anymore", "stopped", "mind",
     }
 )  # fmt: skip
+# Cues that move a quantity: they change a value only where one is named, by the old statement or by
+# the new text ("raised the postgres fixture timeout" after "pytest timed out waiting for postgres" fixes
+# an incident; it changes no value the old statement holds).
+_QUANTITY_CUES = frozenset({"raised", "lowered", "reduced", "increased", "bumped", "upgraded", "downgraded"})
+_TO_VALUE = re.compile(r"\bto\s+\w", re.IGNORECASE)
 
 
 def _words(text: str) -> set[str]:
@@ -128,7 +133,17 @@ def cue(old_text: str, new_texts: Sequence[str]) -> bool:
     old_numbers = set(_NUMBER.findall(old_text))
     if numbers and numbers <= old_numbers:
         return False
-    return bool(new_words & _CUES or _NO_LONGER.search(joined) or numbers - old_numbers)
+    cues = new_words & _CUES
+    if not old_numbers and not numbers and not _TO_VALUE.search(joined):
+        cues -= _QUANTITY_CUES
+    return bool(cues or _NO_LONGER.search(joined) or numbers - old_numbers)
+
+
+def restates(old_text: str, text: str) -> bool:
+    """Whether `text` gives the old statement's value again: its subject, and numbers that are all the old
+    statement's own ("recall latency is back under 50 ms" after "... under 50 ms this morning")."""
+    numbers = set(_NUMBER.findall(text))
+    return bool(numbers) and numbers <= set(_NUMBER.findall(old_text)) and bool(stems(text) & stems(old_text))
 
 
 def stated_change(old_text: str, text: str) -> bool | None:
@@ -176,10 +191,17 @@ def replaced(prompting: Prompting, cluster: Cluster, old: KnownPattern, new_text
     said = statement(old)
     # An event saying exactly what one of the old events said repeats it, whatever its words.
     repeated = {" ".join(text.split()) for text in old.recent_evidence}
-    changing = [text for text in new_texts if " ".join(text.split()) not in repeated and cue(said, [text])]
+    moved = [
+        n for n, text in enumerate(new_texts) if " ".join(text.split()) not in repeated and cue(said, [text])
+    ]
+    changing = [new_texts[n] for n in moved]
     stated = [stated_change(said, text) for text in changing]
     if True in stated:
         return True
+    # The latest word wins: a value that moved and came back ("went above 200 ms", then "back under 50
+    # ms again") leaves the old statement true. `new_texts` are in the order they happened.
+    if moved and any(restates(said, text) for text in new_texts[moved[-1] + 1 :]):
+        return False
     # A change named outright of something else, or naming the old value's replacement again, is no
     # change of this pattern; the model judges only what words cannot decide.
     changing = [text for text, verdict in zip(changing, stated, strict=True) if verdict is None]
@@ -227,11 +249,16 @@ def supersessions(
 ) -> tuple[Supersession, ...]:
     """The current patterns of days before `day` that `draft` replaces: those about its subject (its text
     vector or its evidence centroid, `vectors`, as close as `subject_similarity`) whose statement the
-    draft's newer events make no longer true."""
+    draft's newer events make no longer true, unless the draft itself gives their value again."""
     text_vector, centroid = vectors
     threshold = prompting.config.subject_similarity
     rivals = store.subject_patterns(text_vector, centroid, day, model_sha256, threshold)
+    # A draft that gives the rival's value again restates it, whatever its newer events went through
+    # ("recall latency is back under 50 ms" after a spell above 200 ms).
+    said = f"{draft.title}. {draft.description}"
     found = (
-        supersession(prompting, cluster, rival, draft.evidence_ids, content, occurred_at) for rival in rivals
+        supersession(prompting, cluster, rival, draft.evidence_ids, content, occurred_at)
+        for rival in rivals
+        if not restates(statement(rival), said)
     )
     return tuple(change for change in found if change is not None)

@@ -15,6 +15,7 @@ from athena_assets.knowledge.clustering import Cluster, PatternDraft, cluster_ev
 from athena_assets.knowledge.config import ConsolidationConfig
 from athena_assets.knowledge.consolidate_day import consolidate_cluster, pattern_text
 from athena_assets.knowledge.gate import rejection, ungrounded_sentence
+from athena_assets.knowledge.supersession import replaced
 from resources.llamacpp.http import LlamaCppOutputError
 from resources.llamacpp.standins import HashingEmbedder, ScriptedReasoner
 from resources.memory.pattern_records import KnownPattern
@@ -276,3 +277,18 @@ def test_a_model_not_trusted_to_judge_is_never_asked() -> None:
     _, [draft] = consolidate_cluster(_cluster(), EVENTS, _prompting(reasoner))
     assert draft.method == "extractive", "the word rules decide, and they refuse the abstraction"
     assert not [p for p in reasoner.prompts if p.startswith("Events:")]
+
+
+def test_a_value_that_moved_and_came_back_leaves_the_old_pattern_true_without_asking() -> None:
+    # The generated history's recall latency: "above 200 ms" after lunch, "back under 50 ms" by evening.
+    said = ("user recall latency is back under 50 ms this morning",)
+    old = KnownPattern("p1", "Recall latency is under 50 ms", "Recall is fast again.", "observation", 0.9,
+                       "llm", 2, 2, 0.9, recent_evidence=said)  # fmt: skip
+    went_up = "user recall API latency went above 200 ms"
+    back = "user recall latency is back under 50 ms in the evening"
+    asked = ScriptedReasoner(lambda p, s: {"different": True}, judges_support=True)
+    assert replaced(_prompting(asked), _cluster(), old, [went_up, back]) is False
+    assert asked.prompts == []
+    # Still above 200 ms at the end: the model is asked whether that is another value.
+    assert replaced(_prompting(asked), _cluster(), old, [back, went_up]) is True
+    assert len(asked.prompts) == 1 and went_up in asked.prompts[0]

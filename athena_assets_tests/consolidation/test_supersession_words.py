@@ -2,7 +2,7 @@
 
 import pytest
 
-from athena_assets.knowledge.supersession import cue, names_change, stated_change
+from athena_assets.knowledge.supersession import cue, names_change, restates, stated_change
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,9 @@ def test_a_change_named_outright_decides_for_the_pattern_whose_value_it_names(
             False,
         ),  # its own number
         ("Logs are kept for 30 days", "Moved the archive bucket to eu-west-1, 30 days kept", False),
+        # A quantity moved where no value is named fixes an incident; it changes no value (generated history).
+        ("user pytest timed out waiting for postgres", "user raised the postgres fixture timeout", False),
+        ("The log level is info", "Raised the log level to debug", True),  # a value named after "to"
         (
             "A merge to main deploys staging",
             "Production releases now go out on Tuesdays",
@@ -96,3 +99,18 @@ def test_a_change_named_outright_stops_at_the_end_of_its_sentence() -> None:
     reverted = "Tried a longer timeout for one test; it only moved the hang, so reverted it. Left a TODO"
     assert stated_change(old, reverted) is None
     assert stated_change("CI runs on Python 3.11", "Upgraded CI from Python 3.11 to Python 3.12.") is True
+
+
+@pytest.mark.parametrize(
+    ("text", "says_again"),
+    [
+        ("user recall latency is back under 50 ms again", True),
+        ("user recall API latency went above 200 ms", False),  # a number the old statement lacks
+        ("the export job ran for 50 ms", False),  # the old number, another subject
+        ("user recall latency is fine again", False),  # no value given
+        # A pattern's own words restating the value (the generated history's latency pattern).
+        ("User recall latency improved after lunch. It is back under 50 ms after lunch.", True),
+    ],
+)
+def test_a_restatement_gives_the_old_subject_and_only_its_numbers(text: str, says_again: bool) -> None:
+    assert restates("user recall latency is back under 50 ms this morning", text) is says_again
