@@ -17,8 +17,10 @@ from athena_assets.api.recall import recall
 from athena_assets.api.sample_history import BUNDLED_DAYS, BUNDLED_FILE, BUNDLED_START
 from athena_assets.api.stack import ask_both_models, materialize_models, stack_up
 
-# A week: the known-pattern shortcut makes a theme cost one model call, so a week takes about a minute.
-CONSOLIDATED_DAYS = 7
+# Three days: the first day of the range asks the model about every theme of its three-week window (9
+# calls on the sample) and each later day about 5-8 clusters and supersession questions, 5-15 s a call on
+# 2 cores; a week took 13 minutes of the demo. The daily schedule pays one day at a time.
+CONSOLIDATED_DAYS = 3
 SHOWN_PATTERNS = 6
 # A paraphrase for vectors (the answer says "prefers chunking ... over truncating"); error wording for
 # hybrid, where vectors alone rank a dimension error first and the words find the 500 and its fix.

@@ -8,10 +8,10 @@ whose hits are all alike (a question that matches only common words, or only gen
 meaning) weighs less. An event only one branch found gets 0 from the other.
 
 Why not reciprocal-rank fusion with equal weights (what hybrid did before): ranks throw away how far
-ahead a branch's best hit is, and on conversations the word branch is the stronger one; RRF pulled
-hybrid below it (0.312 vs 0.434 recall@5 on `benchmarks/recall_quality.py`'s conversation history).
-The prior and the depth were chosen on this project's own histories, all of them reported in
-docs/benchmarks.md.
+ahead a branch's best hit is; on conversations embedded without their speaker the word branch was the
+stronger one, and RRF pulled hybrid below it (0.312 vs 0.434 recall@5 on `benchmarks/recall_quality.py`'s
+conversation history). The prior and the depth were chosen on this project's own histories, all of them
+reported in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 
-# The word branch's share when both branches are as sure (measured: 0.6-0.8 all above RRF; 0.8 best on
-# conversations, within 0.005 of the best on the assistant-note histories).
-TEXT_PRIOR = 0.8
+# The word branch's share when both branches are as sure: neither is favoured. Measured with turns
+# embedded with their speaker and date (the default), conversation scoped recall@5 / @10: 0.3 0.718 /
+# 0.791, 0.4 0.725 / 0.791, 0.5 0.737 / 0.810, 0.65 0.741 / 0.807, 0.8 0.731 / 0.797; above 0.5 the
+# word branch's sure hit (the friend's question) pushes the reply that answers below the vector branch's
+# rank (exchange questions @5: 0.361 at 0.5 as vector alone, 0.306 at 0.8). 0.8 was best while turns were
+# embedded without their speaker, when the vector branch was the weaker one.
+TEXT_PRIOR = 0.5
 # How many of a branch's best hits its confidence looks at.
 CONFIDENCE_DEPTH = 10
 # A branch with no hit that stands out still counts a little: its weight never reaches zero.
