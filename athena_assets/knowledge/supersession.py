@@ -11,8 +11,12 @@ current beside its replacement. Two steps decide it:
    pattern (`consolidate_day`). Otherwise the newer events must share a content word with the old
    statement (the same subject) and carry a change cue (a verb of change such as switched, moved,
    replaced, reverted, upgraded, or "now", "instead", "no longer") or a number the old statement never
-   had (numbers that are all the old statement's own restate it). A repeated statement carries neither
-   and is never asked about, so reinforcing costs nothing.
+   had (numbers that are all the old statement's own restate it). A verb that moves a quantity (raised,
+   lowered, upgraded) counts only where a value is named: "raised the fixture timeout" after "pytest timed
+   out waiting for postgres" fixes an incident. A repeated statement carries neither and is never asked
+   about, so reinforcing costs nothing. The latest word wins: a newer event after the last change that
+   gives the old value again (latency above 200 ms, then "back under 50 ms") leaves the old pattern true,
+   and so does a new pattern whose own words give it (`supersessions`).
 2. Meaning, one short question, where words cannot decide: a model trusted to judge (`judges_support`)
    is asked under a yes/no schema whether the newer events give another value for the same setting or
    choice than the old pattern's latest two events (its own words, not the model's description, whose
