@@ -14,13 +14,14 @@ in every observation's kept tail); beyond both it is a lower bound. Observations
 fields (hand-made dicts, or written before the fields existed) are left out.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from athena_assets.api.app import App
 from athena_assets.api.instance import open_instance
@@ -36,6 +37,10 @@ from resources.call_metrics import (
 )
 from resources.memory.records import RedactionSummary, StoreStats
 from resources.numeric import nearest_rank
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 # Observations per event-log query: a year of daily runs is one or two pages per asset.
 PAGE_SIZE = 500
@@ -172,6 +177,8 @@ def all_stats(
 def stats_frame(stats: Mapping[str, Mapping[str, float | int] | str]) -> pd.DataFrame:
     """`all_stats` as a table for notebooks and `athena metrics --csv`: one row per call kind (the
     index, `kind`), one column per figure."""
+    import pandas as pd  # here: every `athena` command imports this module, few need pandas (0.4 s)
+
     rows = {kind: dict(stats[kind]) for kind in CALL_KINDS if not isinstance(stats[kind], str)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kind")
 

@@ -11,7 +11,6 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
 
 from athena_assets.knowledge.cluster_prompt import CONFIDENCE_LEVELS, KINDS
 from resources.numeric import unit_rows
@@ -118,6 +117,10 @@ def cluster_events(
     recurring = days is not None and recurring_threshold is not None
     if len(ids) < (2 if recurring else min_size):
         return []
+    # Imported here: scikit-learn takes about 2 s to import, which every run loading the definitions
+    # would pay (see `stop_words.py`).
+    from sklearn.cluster import AgglomerativeClustering
+
     matrix = unit_rows(vectors)
     labels = AgglomerativeClustering(
         n_clusters=None, metric="cosine", linkage="average", distance_threshold=1.0 - threshold

@@ -15,10 +15,9 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
 from athena_assets.knowledge.cluster_prompt import CONFIDENCE_LEVELS
 from athena_assets.knowledge.clustering import PatternDraft
+from athena_assets.knowledge.stop_words import stop_words
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_\-./]*[A-Za-z0-9]|[A-Za-z]")
 # A phrase never spans a clause: punctuation other than inside a token ends it.
@@ -35,6 +34,7 @@ def _phrases(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for clause in _CLAUSE_END.split(text):
         tokens = _TOKEN.findall(clause)
+        stops = stop_words()
         lowered = [token.lower() for token in tokens]
         for start in range(len(tokens)):
             for length in range(1, MAX_PHRASE_WORDS + 1):
@@ -42,9 +42,9 @@ def _phrases(text: str) -> dict[str, str]:
                 if len(words) < length:
                     break
                 inner = words[1:-1]
-                if words[0] in ENGLISH_STOP_WORDS or words[-1] in ENGLISH_STOP_WORDS or len(words[-1]) < 3:
+                if words[0] in stops or words[-1] in stops or len(words[-1]) < 3:
                     continue
-                if any(word in ENGLISH_STOP_WORDS and word not in _CONNECTORS for word in inner):
+                if any(word in stops and word not in _CONNECTORS for word in inner):
                     continue
                 found.setdefault(" ".join(words), " ".join(tokens[start : start + length]))
     return found

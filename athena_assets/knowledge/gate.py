@@ -10,10 +10,9 @@ an extractive pattern built from its own events, see `extractive_pattern.py`).
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
 from athena_assets.knowledge.cluster_prompt import EXAMPLE_WORDS, instruction_text
 from athena_assets.knowledge.clustering import PatternDraft
+from athena_assets.knowledge.stop_words import stop_words
 
 _WORD = re.compile(r"[a-z][a-z0-9_\-]{2,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -50,7 +49,8 @@ _PROMPT_WORDS = frozenset(_WORD.findall(instruction_text().lower()))
 
 def content_words(text: str) -> set[str]:
     """The words of `text` that carry meaning: lower case, three letters or more, no stop words."""
-    return {word for word in _WORD.findall(text.lower()) if word not in ENGLISH_STOP_WORDS}
+    stops = stop_words()
+    return {word for word in _WORD.findall(text.lower()) if word not in stops}
 
 
 def _stem(word: str) -> str:

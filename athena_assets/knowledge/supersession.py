@@ -34,11 +34,11 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from athena_assets.knowledge.ask_model import Prompting
 from athena_assets.knowledge.clustering import Cluster, PatternDraft
 from athena_assets.knowledge.gate import stems
+from athena_assets.knowledge.stop_words import stop_words
 from resources.memory.pattern_records import KnownPattern, Supersession
 from resources.memory.pattern_store import PatternStore
 
@@ -158,19 +158,19 @@ def stated_change(old_text: str, text: str) -> bool | None:
     old = _words(old_text)
     # Giving up a word of the old text, unless the old text says the same (it already records that).
     given_up = [p for p in _GIVEN_UP.findall(text.lower()) if p not in old_text.lower()]
-    if any((_words(phrase) - ENGLISH_STOP_WORDS - _CUES) & old for phrase in given_up):
+    if any((_words(phrase) - stop_words() - _CUES) & old for phrase in given_up):
         return True
     verdicts = []
     for pattern in _STATED:
         for was_text, now_text in pattern.findall(text):
-            was = _words(was_text) - ENGLISH_STOP_WORDS
+            was = _words(was_text) - stop_words()
             # The new value is the first word of B that A does not share ("port 6392" after "port 6391").
             now = next((w for w in _WORD.findall(now_text.lower()) if w not in was), None)
             verdicts.append(bool(was & old) and now is not None and now not in old)
     for now_text, was_text in _instead(text):
         # A restatement's clause says nothing the old text does not ("free ports instead of the defaults").
-        now_words = _words(now_text) - ENGLISH_STOP_WORDS - _CUES - old
-        verdicts.append(bool((_words(was_text) - ENGLISH_STOP_WORDS) & old) and bool(now_words))
+        now_words = _words(now_text) - stop_words() - _CUES - old
+        verdicts.append(bool((_words(was_text) - stop_words()) & old) and bool(now_words))
     return any(verdicts) if verdicts else None
 
 
