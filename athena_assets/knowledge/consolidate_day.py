@@ -39,6 +39,7 @@ from athena_assets.knowledge.config import ConsolidationConfig
 from athena_assets.knowledge.day_report import ClusterOutcome, DayReport, reasoning_summary
 from athena_assets.knowledge.extractive_pattern import extractive_pattern
 from athena_assets.knowledge.gate import gate
+from athena_assets.knowledge.pattern_kind import with_evidence_kind
 from athena_assets.knowledge.supersession import (
     names_change,
     replaced,
@@ -85,7 +86,8 @@ def consolidate_cluster(
 ) -> tuple[ClusterOutcome, list[PatternDraft]]:
     """The patterns of one cluster: the `known` pattern of earlier days when it still passes the gate
     with this cluster's events as evidence (no call), else the model's, where an answer passes the gate
-    (`gate.py`), else one extractive pattern built from the events (`extractive_pattern.py`). `content` holds
+    (`gate.py`), else one extractive pattern built from the events (`extractive_pattern.py`); its kind the
+    one its evidence's `event_types` name, where they name one (`pattern_kind.py`). `content` holds
     the texts of the whole window (the rarer a phrase there, the more it names the cluster); the outcome
     says what was shown, asked, kept and rejected."""
     kept = set(prompting.shown(cluster, content))
@@ -106,6 +108,7 @@ def consolidate_cluster(
         draft = PatternDraft(
             known.title, known.description, known.kind, known.confidence, tuple(shown_ids), known.method
         )
+        draft = with_evidence_kind(draft, event_types or {})
         if gate([draft], content, judge)[0]:
             outcome = ClusterOutcome(
                 cluster.key, members, len(shown_ids), trimmed, 0, 1, 0, 0, method=known.method,
@@ -126,6 +129,7 @@ def consolidate_cluster(
     if answer is not None:
         mapped = map_answer(answer, label_ids)
         drafts, rejected = gate(mapped.drafts, content, judge)
+        drafts = [with_evidence_kind(draft, event_types or {}) for draft in drafts]
         discarded, dropped = mapped.discarded + len(rejected), mapped.evidence_dropped
     else:
         config = prompting.config

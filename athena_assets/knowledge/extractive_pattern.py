@@ -5,8 +5,8 @@ not pass the gate. Grounded by construction, it never invents a word.
   events share and the rest of the window's events rarely use (document frequency against inverse
   document frequency, as TF-IDF weighs them);
 - description: the first sentence of the most central event;
-- kind: from the events' types (errors with fixes are a problem and its solution, preferences a
-  preference, decisions a decision, errors alone a pitfall, commands a procedure);
+- kind: from the events' types (`pattern_kind.py`: preferences a preference, decisions a decision,
+  errors with fixes a problem and its solution, errors alone a pitfall, commands a procedure), else a fact;
 - confidence: from the cluster's size; evidence: every event shown to the model.
 """
 
@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from athena_assets.knowledge.cluster_prompt import CONFIDENCE_LEVELS
 from athena_assets.knowledge.clustering import PatternDraft
+from athena_assets.knowledge.pattern_kind import kind_of
 from athena_assets.knowledge.stop_words import stop_words
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_\-./]*[A-Za-z0-9]|[A-Za-z]")
@@ -88,23 +89,6 @@ def key_phrases(cluster_texts: Sequence[str], window_texts: Sequence[str], count
     return chosen
 
 
-def kind_of(event_types: Sequence[str | None]) -> str:
-    """The pattern kind the events' types suggest."""
-    types = Counter(kind for kind in event_types if kind)
-    share = max(1, len(event_types)) / 3
-    if types["preference"] >= share:
-        return "preference"
-    if types["error"] and types["fix"]:
-        return "problem-solution"
-    if types["decision"] >= share:
-        return "decision"
-    if types["error"]:
-        return "pitfall"
-    if types["command"] >= share:
-        return "procedure"
-    return "fact"
-
-
 def _first_sentence(text: str, limit: int) -> str:
     sentence = _SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0]
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
@@ -130,7 +114,7 @@ def extractive_pattern(
     return PatternDraft(
         title=title,
         description=_first_sentence(content[central], description_chars),
-        kind=kind_of([event_types.get(event_id) for event_id in shown_ids]),
+        kind=kind_of([event_types.get(event_id) for event_id in shown_ids]) or "fact",
         confidence=CONFIDENCE_LEVELS[level],
         evidence_ids=tuple(shown_ids),
         method="extractive",

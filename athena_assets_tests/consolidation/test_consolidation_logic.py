@@ -292,3 +292,32 @@ def test_a_value_that_moved_and_came_back_leaves_the_old_pattern_true_without_as
     # Still above 200 ms at the end: the model is asked whether that is another value.
     assert replaced(_prompting(asked), _cluster(), old, [back, went_up]) is True
     assert len(asked.prompts) == 1 and went_up in asked.prompts[0]
+
+
+def test_a_cluster_of_stated_preferences_is_a_preference_whatever_kind_the_model_copies() -> None:
+    from athena_assets.knowledge.consolidate_day import consolidate_cluster
+    from athena_assets_tests.consolidation.test_consolidation_logic import _prompting
+    from resources.llamacpp.standins import ScriptedReasoner
+
+    events = {
+        "s1": "Style preference: comments say why, never what; commented-out code gets deleted",
+        "s2": "Again: style preference, comments say why and never what",
+        "s3": "The user repeated the style preference: comments say why, never what",
+    }
+    answer = {
+        "title": "Comments say why, never what",
+        "kind": "problem-solution",  # the worked example's kind, copied
+        "description": "Comments say why, never what; commented-out code gets deleted.",
+        "confidence": "high",
+        "evidence": ["E1", "E2", "E3"],
+    }
+    cluster = Cluster(cluster_key(sorted(events)), tuple(sorted(events)), tuple(events))
+
+    def ask(types: dict[str, str | None]) -> PatternDraft:
+        reasoner = ScriptedReasoner(lambda prompt, schema: {"patterns": [answer]})
+        _, [draft] = consolidate_cluster(cluster, events, _prompting(reasoner), types)
+        assert draft.method == "llm"
+        return draft
+
+    assert ask(dict.fromkeys(events, "preference")).kind == "preference"
+    assert ask(dict.fromkeys(events)).kind == "problem-solution"  # a chat log: no types, the model's kind
