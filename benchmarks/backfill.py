@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/backfill.py                     # 5,000 events over 900 days, 100,000 vectors
     .venv/bin/python benchmarks/backfill.py --events 500 --vectors 10000
-    .venv/bin/python benchmarks/backfill.py --skip-recall
+    .venv/bin/python benchmarks/backfill.py --skip-recall [--models-dir DIR]
 
 A private stack is started in a temporary ATHENA_HOME on free ports, as the test fixture starts it, but
 with the embedding llama-server only: PostgreSQL + pgvector, a Dagster instance on it, the embedding
@@ -109,10 +109,12 @@ def history_file(path: Path, count: int, days: int) -> list[str]:
 
 
 @contextmanager
-def private_stack(home: Path) -> Iterator[tuple[Settings, LocalStack, dg.DagsterInstance]]:
+def private_stack(
+    home: Path, models_dir: Path | None = None
+) -> Iterator[tuple[Settings, LocalStack, dg.DagsterInstance]]:
     """Database, Dagster instance, embedding model file (through Dagster) and its server; stopped after."""
     settings = Settings.from_env(
-        private_stack_environment(home) | {"ATHENA_HISTORY_START": BENCH_HISTORY_START}
+        private_stack_environment(home, models_dir) | {"ATHENA_HISTORY_START": BENCH_HISTORY_START}
     )
     local = LocalStack(settings, models_for_profile(settings.model_profile))
     instance = None
@@ -359,6 +361,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=900)
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--skip-recall", action="store_true")
+    parser.add_argument("--models-dir", type=Path, help="reuse model files from here (default: a temp dir)")
     parser.add_argument("--skip-backfill", action="store_true", help="measure recall only")
     parser.add_argument("--rounds", type=int, default=3, help="first backfills, each between raw loops")
     parser.add_argument("--batch-size", type=int, default=32, help="raw loop: texts per request")
@@ -367,7 +370,7 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     with (
         tempfile.TemporaryDirectory(prefix="athena-bench-") as home,
-        private_stack(Path(home)) as (settings, local, instance),
+        private_stack(Path(home), args.models_dir) as (settings, local, instance),
     ):
         if not args.skip_backfill:
             rows += backfill_rows(settings, instance, local, Path(home), args)

@@ -39,6 +39,7 @@ from athena_assets.knowledge.config import ConsolidationConfig
 from athena_assets.knowledge.day_report import ClusterOutcome, DayReport, reasoning_summary
 from athena_assets.knowledge.extractive_pattern import extractive_pattern
 from athena_assets.knowledge.gate import gate
+from athena_assets.knowledge.inferences import cut_unsupported_inferences
 from athena_assets.knowledge.pattern_kind import with_evidence_kind
 from athena_assets.knowledge.supersession import (
     names_change,
@@ -86,10 +87,11 @@ def consolidate_cluster(
 ) -> tuple[ClusterOutcome, list[PatternDraft]]:
     """The patterns of one cluster: the `known` pattern of earlier days when it still passes the gate
     with this cluster's events as evidence (no call), else the model's, where an answer passes the gate
-    (`gate.py`), else one extractive pattern built from the events (`extractive_pattern.py`); its kind the
-    one its evidence's `event_types` name, where they name one (`pattern_kind.py`). `content` holds
-    the texts of the whole window (the rarer a phrase there, the more it names the cluster); the outcome
-    says what was shown, asked, kept and rejected."""
+    (`gate.py`) once the inferences its evidence does not make are cut (`inferences.py`), else one
+    extractive pattern built from the events (`extractive_pattern.py`); its kind the one its evidence's
+    `event_types` name, where they name one (`pattern_kind.py`). `content` holds the texts of the whole
+    window (the rarer a phrase there, the more it names the cluster); the outcome says what was shown,
+    asked, kept and rejected."""
     kept = set(prompting.shown(cluster, content))
     shown_ids = [event_id for event_id in cluster.member_ids if event_id in kept]
     trimmed = len(cluster.member_ids) - len(shown_ids)
@@ -122,13 +124,14 @@ def consolidate_cluster(
     ]
 
     def usable(answer: Any) -> str | None:
-        accepted, reasons = gate(map_answer(answer, label_ids).drafts, content, judge)
+        drafts = cut_unsupported_inferences(map_answer(answer, label_ids).drafts, content)
+        accepted, reasons = gate(drafts, content, judge)
         return None if accepted else "; ".join(reasons) or "the answer held no pattern with evidence"
 
     answer, failure, calls, reused = prompting.ask(cluster, lines, labels, usable)
     if answer is not None:
         mapped = map_answer(answer, label_ids)
-        drafts, rejected = gate(mapped.drafts, content, judge)
+        drafts, rejected = gate(cut_unsupported_inferences(mapped.drafts, content), content, judge)
         drafts = [with_evidence_kind(draft, event_types or {}) for draft in drafts]
         discarded, dropped = mapped.discarded + len(rejected), mapped.evidence_dropped
     else:

@@ -1,0 +1,70 @@
+"""Inferences cut from a model's description where its evidence does not make them.
+
+The 1.5B model ends a grounded statement with a conclusion of its own: "Ruff check failures in several
+files, indicating a pattern of poor coding style", "..., reducing the time needed to run tests", "This
+helps maintain code clarity and maintainability". The gate judges a description's sentences whole, so
+such a tail rides on the grounded words before it, or the judge model accepts it. Here a clause that
+draws an inference (", indicating ...", ", which ...") or a sentence that does ("This helps ...") is cut
+where most of its words are absent from the evidence; the rest stays as the model wrote it, and the
+gate then judges what is left.
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from athena_assets.knowledge.clustering import PatternDraft
+from athena_assets.knowledge.gate import stems
+
+_CONNECTIVES = (
+    "indicating|suggesting|implying|which|reducing|improving|ensuring|making|leading|resulting|causing|"
+    "highlighting|showing|demonstrating|thereby"
+)
+_INFERENCE_CLAUSE = re.compile(rf",\s+(?=(?:{_CONNECTIVES})\b)", re.IGNORECASE)
+_INFERENCE_SENTENCE = re.compile(
+    r"(?:this|these|it|that)\s+(?:helps?|ensures?|indicates?|suggests?|improves?|shows?|means|"
+    r"highlights?|demonstrates?|leads?|results?|makes?)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _supported(text: str, known: set[str]) -> bool:
+    """Whether at least half the content words of `text` (stems) are among the evidence's `known`."""
+    words = stems(text)
+    return 2 * len(words & known) >= len(words)
+
+
+def without_unsupported_inferences(description: str, evidence_texts: Sequence[str]) -> str:
+    """`description` without the inference clauses and sentences its evidence does not support (see the
+    module doc); `description` itself where nothing would be left."""
+    known: set[str] = set().union(*(stems(text) for text in evidence_texts))
+    sentences = []
+    for sentence in _SENTENCE_END.split(description.strip()):
+        if _INFERENCE_SENTENCE.match(sentence) and not _supported(sentence, known):
+            continue
+        head, *clauses = _INFERENCE_CLAUSE.split(sentence)
+        kept = [head]
+        for clause in clauses:
+            if not _supported(clause, known):
+                break  # what follows an unsupported inference continues it
+            kept.append(clause)
+        text = ", ".join(kept)
+        if len(kept) <= len(clauses) and sentence.endswith((".", "!", "?")):
+            text = text.rstrip(" ,;:") + sentence[-1]  # a cut sentence ends as it did
+        sentences.append(text)
+    return " ".join(sentences) or description
+
+
+def cut_unsupported_inferences(
+    drafts: Sequence[PatternDraft], content: Mapping[str, str]
+) -> list[PatternDraft]:
+    """`drafts` with their descriptions cut as `without_unsupported_inferences` does (`content`: event
+    texts by id)."""
+    cut = []
+    for draft in drafts:
+        description = without_unsupported_inferences(
+            draft.description, [content[event_id] for event_id in draft.evidence_ids]
+        )
+        cut.append(draft if description == draft.description else replace(draft, description=description))
+    return cut
