@@ -2,11 +2,12 @@
 
 The 1.5B model ends a grounded statement with a conclusion of its own: "Ruff check failures in several
 files, indicating a pattern of poor coding style", "..., reducing the time needed to run tests", "This
-helps maintain code clarity and maintainability". The gate judges a description's sentences whole, so
-such a tail rides on the grounded words before it, or the judge model accepts it. Here a clause that
-draws an inference (", indicating ...", ", which ...") or a sentence that does ("This helps ...") is cut
-where most of its words are absent from the evidence; the rest stays as the model wrote it, and the
-gate then judges what is left.
+helps maintain code clarity and maintainability", "was made after extensive testing and analysis of the
+codebase". The gate judges a description's sentences whole, so such a tail rides on the grounded words
+before it, or the judge model accepts it. Here a clause that draws an inference (", indicating ...",
+", which ..."), one that gives a cause or purpose ("after ...", "to ensure ..."), and a sentence that
+draws one ("This helps ...") are cut where most of their words are absent from the evidence; the rest
+stays as the model wrote it, and the gate then judges what is left.
 """
 
 import re
@@ -20,7 +21,10 @@ _CONNECTIVES = (
     "indicating|suggesting|implying|which|reducing|improving|ensuring|making|leading|resulting|causing|"
     "highlighting|showing|demonstrating|thereby"
 )
-_INFERENCE_CLAUSE = re.compile(rf",\s+(?=(?:{_CONNECTIVES})\b)", re.IGNORECASE)
+# A cause or purpose the model supplies ("was made after extensive testing", "to ensure the issue is
+# resolved") needs no comma before it.
+_REASONS = r"after|due\s+to|because|to\s+ensure|in\s+order\s+to|so\s+that"
+_INFERENCE_CLAUSE = re.compile(rf",\s+(?=(?:{_CONNECTIVES})\b)|\s+(?=(?:{_REASONS})\b)", re.IGNORECASE)
 _INFERENCE_SENTENCE = re.compile(
     r"(?:this|these|it|that)\s+(?:helps?|ensures?|indicates?|suggests?|improves?|shows?|means|"
     r"highlights?|demonstrates?|leads?|results?|makes?)\b",
@@ -43,16 +47,15 @@ def without_unsupported_inferences(description: str, evidence_texts: Sequence[st
     for sentence in _SENTENCE_END.split(description.strip()):
         if _INFERENCE_SENTENCE.match(sentence) and not _supported(sentence, known):
             continue
-        head, *clauses = _INFERENCE_CLAUSE.split(sentence)
-        kept = [head]
-        for clause in clauses:
-            if not _supported(clause, known):
-                break  # what follows an unsupported inference continues it
-            kept.append(clause)
-        text = ", ".join(kept)
-        if len(kept) <= len(clauses) and sentence.endswith((".", "!", "?")):
-            text = text.rstrip(" ,;:") + sentence[-1]  # a cut sentence ends as it did
-        sentences.append(text)
+        starts = list(_INFERENCE_CLAUSE.finditer(sentence))
+        ends = [found.start() for found in starts[1:]] + [len(sentence)]
+        for found, end in zip(starts, ends, strict=False):  # no clause: `ends` alone holds the length
+            # What follows an unsupported inference continues it: the sentence ends before it.
+            if not _supported(sentence[found.end() : end], known):
+                ending = sentence[-1] if sentence.endswith((".", "!", "?")) else ""
+                sentence = sentence[: found.start()].rstrip(" ,;:") + ending
+                break
+        sentences.append(sentence)
     return " ".join(sentences) or description
 
 

@@ -42,6 +42,19 @@ ECONNRESET = ("the ingest worker failed with ECONNRESET; fixed it by raising the
             TIMEOUTS,
             "Every test now has a pytest-timeout bound and fixtures wait on health checks.",
         ),
+        # A cause the model supplies; the clause after it continues it.
+        (
+            "The decision to use frozen dataclasses was made after extensive testing and analysis of the "
+            "codebase, which took about 2.2 minutes to pin down.",
+            ("Style decision: frozen dataclasses for every record. Took about 2.2 minutes to pin down.",),
+            "The decision to use frozen dataclasses was made.",
+        ),
+        # A cause the evidence gives stays, worded as the model wrote it.
+        (
+            "Moved Redis to port 6392 because port 6391 clashed with the local cache.",
+            ("Moved the Redis cache from port 6391 to 6392 because 6391 clashed with the local cache",),
+            "Moved Redis to port 6392 because port 6391 clashed with the local cache.",
+        ),
         # An inference the evidence makes stays.
         (
             "The ingest worker failed with ECONNRESET, which raising the keepalive timeout fixed.",
