@@ -68,15 +68,22 @@ def stems(text: str) -> set[str]:
     return {_stem(word) for word in content_words(text)}
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of `text`."""
+    return _SENTENCE_END.split(text.strip())
+
+
+def mostly_known(text: str, known: set[str]) -> bool:
+    """Whether at least half the content words of `text` (stems) are among `known` (true of none)."""
+    words = stems(text)
+    return 2 * len(words & known) >= len(words)
+
+
 def ungrounded_sentence(description: str, evidence_words: set[str]) -> str | None:
     """The first sentence of `description` whose content words are mostly absent from the evidence
     (a claim the events do not make, such as "This is a bug in the latest version"), or None."""
     known = {_stem(word) for word in evidence_words}
-    for sentence in _SENTENCE_END.split(description.strip()):
-        words = stems(sentence)
-        if words and 2 * len(words & known) < len(words):
-            return sentence
-    return None
+    return next((sentence for sentence in sentences(description) if not mostly_known(sentence, known)), None)
 
 
 def _normalised(text: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from athena_assets.knowledge.clustering import PatternDraft
-from athena_assets.knowledge.gate import stems
+from athena_assets.knowledge.gate import mostly_known, sentences, stems
 
 _CONNECTIVES = (
     "indicating|suggesting|implying|which|reducing|improving|ensuring|making|leading|resulting|causing|"
@@ -30,33 +30,26 @@ _INFERENCE_SENTENCE = re.compile(
     r"highlights?|demonstrates?|leads?|results?|makes?)\b",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def _supported(text: str, known: set[str]) -> bool:
-    """Whether at least half the content words of `text` (stems) are among the evidence's `known`."""
-    words = stems(text)
-    return 2 * len(words & known) >= len(words)
 
 
 def without_unsupported_inferences(description: str, evidence_texts: Sequence[str]) -> str:
     """`description` without the inference clauses and sentences its evidence does not support (see the
     module doc); `description` itself where nothing would be left."""
     known: set[str] = set().union(*(stems(text) for text in evidence_texts))
-    sentences = []
-    for sentence in _SENTENCE_END.split(description.strip()):
-        if _INFERENCE_SENTENCE.match(sentence) and not _supported(sentence, known):
+    kept = []
+    for sentence in sentences(description):
+        if _INFERENCE_SENTENCE.match(sentence) and not mostly_known(sentence, known):
             continue
         starts = list(_INFERENCE_CLAUSE.finditer(sentence))
         ends = [found.start() for found in starts[1:]] + [len(sentence)]
         for found, end in zip(starts, ends, strict=False):  # no clause: `ends` alone holds the length
             # What follows an unsupported inference continues it: the sentence ends before it.
-            if not _supported(sentence[found.end() : end], known):
+            if not mostly_known(sentence[found.end() : end], known):
                 ending = sentence[-1] if sentence.endswith((".", "!", "?")) else ""
                 sentence = sentence[: found.start()].rstrip(" ,;:") + ending
                 break
-        sentences.append(sentence)
-    return " ".join(sentences) or description
+        kept.append(sentence)
+    return " ".join(kept) or description
 
 
 def cut_unsupported_inferences(
