@@ -16,6 +16,11 @@ Questions are phrased in other words than their evidence and come in five kinds:
 - `dated`: the question names a month; the same kind of outing happened in other months too ("What
   exhibition did Maya see in March 2026?"), so only the date tells the evidence apart.
 
+The same questions also come `echoed`: worded with the evidence's own words, as someone who has just
+read the chat writes them ("What did Maya name the little dog adopted from the shelter?"). Paraphrased,
+the word branch has little to match and meaning decides; echoed, words are the stronger clue, so the
+two wordings test a fusion from both sides.
+
 Deterministic for a seed; written for this project (no public benchmark's data or wording).
 """
 
@@ -200,6 +205,45 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
           "October", "November", "December")  # fmt: skip
 
 
+# Each question's template as the evidence words it (the `echoed` wording).
+ECHOED = {
+    "What is the name of {name}'s dog?": "What did {name} name the little dog adopted from the shelter?",
+    "Where did {name} start a new job?": "Where did {name} start the new job on Monday?",
+    "What is {name} allergic to?": "What did the doctor confirm {name} is allergic to after the tests?",
+    "What evening course is {name} taking?": "What evening course did {name} sign up for at the community "
+    "college?",
+    "What does {name} grow on the balcony?": "What is {name}'s balcony full of, watered every morning?",
+    "What did {name} give their mom for her birthday?": "What did {name} get their mom for her birthday?",
+    "Which TV series has {name} been watching?": "What has {name} been binge-watching every night?",
+    "Which language is {name} learning?": "What is {name} practicing with an app twenty minutes a day?",
+    "What car did {name} buy?": "Which used car did {name} buy after selling the old car?",
+    "Where does {name} help out for free?": "Where has {name} been volunteering every other Sunday?",
+    "Which musical instruments does {name} play?": "Which lessons is {name} taking twice a week, and what "
+    "did {name} pick up again after years?",
+    "Which countries has {name} travelled to?": "Where did {name} spend a week in the summer, and where did "
+    "the cousin convince {name} to go for the long weekend?",
+    "What sports does {name} do with other people?": "Which club did {name} join near the river, and what "
+    "did a colleague get {name} into?",
+    "How much did {name} pay for the {topic}?": "How much was the {topic} on sale when {name} ended up "
+    "buying it?",
+    "Which band did {name} see live?": "Which band played for almost three hours at the concert {name} went "
+    "to on Friday?",
+    "Where did {name} celebrate their birthday?": "Where did {name} end up going for the birthday dinner?",
+    "When did {name} run a half marathon?": "When did {name} run the first half marathon?",
+    "When did {name} get engaged?": "When did {name} get engaged on the beach at sunset?",
+    "When did {name} get a driving licence?": "When did {name} pass the driving test?",
+    "When was {name}'s grandmother's 90th birthday?": "When did {name}'s grandmother turn ninety?",
+    "What exhibition did {name} see in {month}?": "Which exhibition did {name} go to see at the city museum "
+    "in {month}?",
+}
+WORDINGS = ("paraphrased", "echoed")
+
+
+def _asked(template: str, wording: str, **values: str) -> str:
+    """The question of `template`, in `wording` (one of `WORDINGS`)."""
+    return (ECHOED[template] if wording == "echoed" else template).format(**values)
+
+
 @dataclass(frozen=True)
 class Question:
     """A question, its kind, the conversation it is asked in, and the events that answer it."""
@@ -241,48 +285,56 @@ def _in_passing(rng: random.Random, statement: str) -> str:
     return f"{aside} {statement}" if rng.random() < 0.5 else f"{statement} {aside}"
 
 
-def _plan(rng: random.Random, speakers: tuple[str, str], sessions: int) -> list[list[_Planned]]:
-    """The fact turns of each session: every fact kind for each speaker, spread over the sessions."""
+def _plan(rng: random.Random, speakers: tuple[str, str], sessions: int, wording: str) -> list[list[_Planned]]:
+    """The fact turns of each session: every fact kind for each speaker, spread over the sessions, with
+    their questions in `wording`."""
     planned: list[list[_Planned]] = [[] for _ in range(sessions)]
     for speaker in speakers:
         for fact in SINGLE:
             value = rng.choice(fact.values)
             said = rng.randrange(sessions)
             key = f"single:{speaker}:{fact.asked}"
-            planned[said].append(_Planned(speaker, _in_passing(rng, fact.said.format(value=value)),
-                                          (key, fact.asked.format(name=speaker), "single")))  # fmt: skip
+            question = (key, _asked(fact.asked, wording, name=speaker), "single")
+            planned[said].append(_Planned(speaker, _in_passing(rng, fact.said.format(value=value)), question))
             for _ in range(2):
                 planned[rng.randrange(sessions)].append(_Planned(speaker, fact.revisit))
         for (first, second), asked, values in MULTI:
             a, b = rng.choice(values)
             key = f"multi:{speaker}:{asked}"
             one, two = sorted(rng.sample(range(sessions), 2))
-            question = (key, asked.format(name=speaker), "multi")
+            question = (key, _asked(asked, wording, name=speaker), "multi")
             planned[one].append(_Planned(speaker, _in_passing(rng, first.format(a=a)), question))
             planned[two].append(_Planned(speaker, second.format(b=b), question))
         other = speakers[1 - speakers.index(speaker)]
         for asking, reply, asked, topics, values in EXCHANGES:
             topic = rng.choice(topics)
-            question = (f"exchange:{speaker}:{asked}", asked.format(name=speaker, topic=topic), "exchange")
+            question = (
+                f"exchange:{speaker}:{asked}",
+                _asked(asked, wording, name=speaker, topic=topic),
+                "exchange",
+            )
             exchange = planned[rng.randrange(sessions)]
             exchange.append(_Planned(other, asking.format(topic=topic), question))
             exchange.append(_Planned(speaker, reply.format(value=rng.choice(values)), question, follows=True))
         for said, asked in WHEN:
             key = f"when:{speaker}:{asked}"
             planned[rng.randrange(sessions)].append(
-                _Planned(speaker, said, (key, asked.format(name=speaker), "when"))
+                _Planned(speaker, said, (key, _asked(asked, wording, name=speaker), "when"))
             )
     return planned
 
 
-def history(sessions: int = 24, seed: int = 11) -> tuple[list[Event], list[Question]]:
-    """Events and questions of one conversation per pair in `PAIRS`, `sessions` sessions each."""
+def history(
+    sessions: int = 24, seed: int = 11, wording: str = "paraphrased"
+) -> tuple[list[Event], list[Question]]:
+    """Events and questions of one conversation per pair in `PAIRS`, `sessions` sessions each, the
+    questions in `wording` (`WORDINGS`; the events are the same in each)."""
     rng = random.Random(seed)
     events: list[Event] = []
     questions: list[Question] = []
     for number, speakers in enumerate(PAIRS):
         conversation = f"chat-{speakers[0].lower()}-{speakers[1].lower()}"
-        planned = _plan(rng, speakers, sessions)
+        planned = _plan(rng, speakers, sessions, wording)
         evidence: dict[str, tuple[str, str, list[str]]] = {}
         day = START + timedelta(days=number)
         for session_number in range(sessions):
@@ -296,7 +348,8 @@ def history(sessions: int = 24, seed: int = 11) -> tuple[list[Event], list[Quest
                 value = rng.choice(DATED[2])
                 month = f"{MONTHS[day.month - 1]} {day.year}"
                 # Two outings in one month both answer that month's question.
-                question = (f"dated:{speaker}:{month}", DATED[1].format(name=speaker, month=month), "dated")
+                asked = _asked(DATED[1], wording, name=speaker, month=month)
+                question = (f"dated:{speaker}:{month}", asked, "dated")
                 turns.append(_Planned(speaker, DATED[0].format(value=value), question))
             small = [_Planned(speakers[0], f"Hey {speakers[1]}! How have you been?")] + [
                 _Planned(speakers[i % 2], f"{rng.choice(OPENERS)} {rng.choice(REMARKS)}")

@@ -14,9 +14,10 @@ computed with numpy over the same vectors (no index).
 Reported per mode and scope: recall@5, recall@10 (share of questions whose evidence is in the top k)
 and MRR (mean reciprocal rank of the evidence, 0 beyond the top 10). `either (bound)` takes, per
 question, the better of the vector and text ranks: what a perfect fusion of the two branches could
-reach, so hybrid's headroom is visible. Two histories: `facts` (one statement per event) and `turns`
-(each statement among two or three unrelated asides, as a conversation's turn says more than the
-answer).
+reach, so hybrid's headroom is visible. Histories (`HISTORIES`): `facts` (one statement per event),
+`turns` (each statement among two or three unrelated asides, as a conversation's turn says more than
+the answer), `conversation` (two friends' chat, `conversation_history.py`) and `echoed` (the same chat,
+its questions in the evidence's words, where words are the stronger clue).
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ HISTORIES = {
     "facts": "one statement per event",
     "turns": "each statement among asides, as an assistant's turn",
     "conversation": "two friends' chat, a turn per event (benchmarks/conversation_history.py)",
+    "echoed": "the same chat, its questions worded with the evidence's words",
 }
 
 
@@ -241,8 +243,9 @@ def _bound(vector: list[str], text: list[str], evidence: tuple[str, ...]) -> lis
 
 def load_history(name: str, sessions: int) -> tuple[list[Event], list[Question]]:
     """The events and questions of history `name` (`HISTORIES`)."""
-    if name == "conversation":
-        events, asked = conversation_history.history(sessions=max(8, sessions // 3))
+    if name in ("conversation", "echoed"):
+        wording = "echoed" if name == "echoed" else "paraphrased"
+        events, asked = conversation_history.history(sessions=max(8, sessions // 3), wording=wording)
         return events, [
             Question(q.text, q.kind, RecallScope(source=q.conversation), q.evidence_ids) for q in asked
         ]
@@ -332,7 +335,7 @@ def main() -> None:
         private_stack(Path(home), args.models_dir) as (database_url, embeddings_url, _reasoning),
     ):
         for name in chosen:
-            for context in contexts if name == "conversation" else contexts[:1]:
+            for context in contexts if name in ("conversation", "echoed") else contexts[:1]:
                 for mode, scope, kind, f in run(database_url, embeddings_url, name, args.sessions, context):
                     print(f"{name:12} {context:12} {mode:14} {scope:6} {kind:8} {f.at5:8.3f} {f.at10:9.3f} "
                           f"{f.mrr:6.3f}", flush=True)  # fmt: skip

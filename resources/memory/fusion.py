@@ -1,11 +1,19 @@
 """Hybrid recall's fusion of its two branches, by score and by how sure each branch is.
 
-Each branch's scores are put on one scale by their own distribution (the mean three standard deviations
-either side maps to 0..1: cosine similarities and BM25 sums are not comparable raw), then added with a
-weight per query: the branch's prior times its confidence, the z-score of its best hit among its first
-`CONFIDENCE_DEPTH`. A branch whose best hit stands out from the rest weighs more for that query; one
-whose hits are all alike (a question that matches only common words, or only generic small talk in
-meaning) weighs less. An event only one branch found gets 0 from the other.
+Each branch's scores are put on a 0..1 scale of their own (cosine similarities and BM25 sums are not
+comparable raw), then added with a weight per query: the branch's prior times its confidence, the
+z-score of its best hit among its first `CONFIDENCE_DEPTH`. A branch whose best hit stands out from the
+rest weighs more for that query; one whose hits are all alike (a question that matches only common
+words, or only generic small talk in meaning) weighs less.
+
+The scales differ because the scores do. A word score of 0 means no word in common, so word scores are
+shares of the best one: an event that holds only a word many events share stays near 0. Cosine
+similarity has no such zero, so vector scores are mapped by their distribution (the mean three standard
+deviations either side maps to 0..1). An event the word branch did not find gets 0 from it; one beyond
+the vector branch's candidates gets the last of them, not 0: meaning has not judged it. Both replaced a
+rule that mapped word scores by their distribution too and gave 0 beyond the vector candidates: events
+holding only common words sat near the middle of the word scale and outranked one whose rare words the
+question repeats (a question's second turn of evidence, on the echoed conversation history).
 
 Why not reciprocal-rank fusion with equal weights (what hybrid did before): ranks throw away how far
 ahead a branch's best hit is; on conversations embedded without their speaker the word branch was the
@@ -19,13 +27,14 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 
-# The word branch's share when both branches are as sure: neither is favoured. Measured with turns
-# embedded with their speaker and date (the default), conversation scoped recall@5 / @10: 0.3 0.718 /
-# 0.791, 0.4 0.725 / 0.791, 0.5 0.737 / 0.810, 0.65 0.741 / 0.807, 0.8 0.731 / 0.797; above 0.5 the
-# word branch's sure hit (the friend's question) pushes the reply that answers below the vector branch's
-# rank (exchange questions @5: 0.361 at 0.5 as vector alone, 0.306 at 0.8). 0.8 was best while turns were
-# embedded without their speaker, when the vector branch was the weaker one.
-TEXT_PRIOR = 0.5
+# The word branch's share when both branches are as sure. Measured with word scores as shares of the best
+# and the last vector candidate's value beyond them, on four histories (facts, turns, the conversation and
+# the same conversation asked in the evidence's words), scoped, every kind of question: from 0.55 to 0.65
+# hybrid is at least the better branch on every kind of every history; at 0.5 the echoed multi-turn
+# questions fall below the word branch (0.889 vs 0.917 recall@5), at 0.4 further (0.833). Conversation
+# scoped recall@5 / @10: 0.4 0.744 / 0.813, 0.5 0.759 / 0.829, 0.6 0.750 / 0.820, 0.7 0.744 / 0.813;
+# echoed: 0.962 / 0.968, 0.968 / 0.987, 0.972 / 0.994, 0.975 / 0.997 (docs/benchmarks.md).
+TEXT_PRIOR = 0.6
 # How many of a branch's best hits its confidence looks at.
 CONFIDENCE_DEPTH = 10
 # A branch with no hit that stands out still counts a little: its weight never reaches zero.
@@ -41,8 +50,8 @@ def _observed(scores: Mapping[str, float]) -> list[float]:
 
 
 def normalised(scores: Mapping[str, float]) -> dict[str, float]:
-    """`scores` mapped so the mean of the branch's observations (`_observed`) minus three standard
-    deviations is 0 and plus three is 1."""
+    """Vector `scores` mapped so the mean of the branch's observations (`_observed`) minus three
+    standard deviations is 0 and plus three is 1."""
     if not scores:
         return {}
     values = _observed(scores)
@@ -50,6 +59,14 @@ def normalised(scores: Mapping[str, float]) -> dict[str, float]:
     if spread == 0:
         return dict.fromkeys(scores, 0.5)
     return {key: (value - mean + 3 * spread) / (6 * spread) for key, value in scores.items()}
+
+
+def shares_of_best(scores: Mapping[str, float]) -> dict[str, float]:
+    """Word `scores` as shares of the best (1 for the best, 0 for no word in common)."""
+    best = max(scores.values(), default=0.0)
+    if best <= 0:
+        return dict.fromkeys(scores, 0.0)
+    return {key: value / best for key, value in scores.items()}
 
 
 def confidence(scores: Mapping[str, float]) -> float:
@@ -72,12 +89,15 @@ def text_weight(vector: Mapping[str, float], text: Mapping[str, float]) -> float
     return weighted_text / (weighted_text + (1 - TEXT_PRIOR) * confidence(vector))
 
 
-def fused(vector: Mapping[str, float], text: Mapping[str, float]) -> dict[str, float]:
+def fused(vector: Mapping[str, float], text: Mapping[str, float], vector_limit: int) -> dict[str, float]:
     """Every candidate's fused score from its vector and text scores (by event id; absent: not found
-    by that branch)."""
+    by that branch). `vector_limit` is how many candidates the vector branch was asked for: when it
+    returned that many, an event beyond them gets the last one's scale value; when fewer, it returned
+    every vector of the scope, and an event without one gets 0."""
     weight = text_weight(vector, text)
-    by_vector, by_text = normalised(vector), normalised(text)
+    by_vector, by_text = normalised(vector), shares_of_best(text)
+    beyond = min(by_vector.values()) if len(by_vector) >= vector_limit else 0.0
     return {
-        key: (1 - weight) * by_vector.get(key, 0.0) + weight * by_text.get(key, 0.0)
+        key: (1 - weight) * by_vector.get(key, beyond) + weight * by_text.get(key, 0.0)
         for key in by_vector.keys() | by_text.keys()
     }

@@ -186,6 +186,11 @@ class RecallQuery:
     candidates: int
     scope: RecallScope | None = None
 
+    @property
+    def branch_limit(self) -> int:
+        """How many candidates each branch of a hybrid recall returns (at least `k`)."""
+        return max(int(self.candidates), self.k)
+
 
 def recall_statement(
     schema: str, request: RecallQuery, exact: bool = False
@@ -198,7 +203,7 @@ def recall_statement(
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
     scope = request.scope or RecallScope()
     condition, params = scope.condition("e")
-    params |= {"model": request.model_sha256, "k": k, "n": max(int(request.candidates), k)}
+    params |= {"model": request.model_sha256, "k": k, "n": request.branch_limit}
     events = sql.Identifier(schema, EVENTS)
     parts = {"events": events, "columns": sql.SQL(HIT_COLUMNS)}
     if mode != "vector":
@@ -274,17 +279,18 @@ def run_recall(
     rows = conn.execute(query, params).fetchall()
     if request.mode != "hybrid":
         return [RecallHit(**row) for row in rows]
-    candidates = hybrid_hits(rows, str(request.text))
+    candidates = hybrid_hits(rows, str(request.text), request.branch_limit)
     replies = reply_rows(conn, schema, candidates[:LIFTING_HITS], request.scope)
     return with_replies(candidates, replies, request.k)
 
 
-def hybrid_hits(rows: Sequence[dict[str, Any]], question: str) -> list[RecallHit]:
-    """Hybrid's candidate rows as hits, best first by their fused score (`fusion.fused`), those that
-    happened in the period `question` names (if any) lifted by `DATE_BOOST`."""
+def hybrid_hits(rows: Sequence[dict[str, Any]], question: str, candidates: int) -> list[RecallHit]:
+    """Hybrid's candidate rows (each branch's best `candidates`) as hits, best first by their fused
+    score (`fusion.fused`), those that happened in the period `question` names (if any) lifted by
+    `DATE_BOOST`."""
     vector = {row["event_id"]: row["vector_score"] for row in rows if row["vector_score"] is not None}
     text = {row["event_id"]: row["text_score"] for row in rows if row["text_score"] is not None}
-    scores = fused(vector, text)
+    scores = fused(vector, text, candidates)
     period = named_period(question)
     if period is not None:
         for row in rows:
