@@ -33,12 +33,15 @@ from pathlib import Path
 
 import conversation_history
 import numpy as np
+import sample_questions
 from consolidation import private_stack
 
+from athena_assets.api.sample_history import BUNDLED_FILE, BUNDLED_START
 from athena_assets.defs.memory.embeddings import embed_events
 from resources.call_metrics import MetricsCollector
 from resources.llamacpp.embedding import LlamaCppEmbeddingResource
 from resources.llamacpp.embedding_context import DEFAULT_CONTEXT
+from resources.memory.event_files import parse_event_file
 from resources.memory.event_line import Event
 from resources.memory.recall import MODES
 from resources.memory.recall_scope import RecallScope
@@ -124,6 +127,7 @@ HISTORIES = {
     "turns": "each statement among asides, as an assistant's turn",
     "conversation": "two friends' chat, a turn per event (benchmarks/conversation_history.py)",
     "echoed": "the same chat, its questions worded with the evidence's words",
+    "sample": "the demo's sample history, asked as the assistant asks (benchmarks/sample_questions.py)",
 }
 
 
@@ -134,8 +138,9 @@ class Question:
 
     text: str
     kind: str
-    scope: RecallScope
+    scope: RecallScope | None
     evidence_ids: tuple[str, ...]
+    any_copy: bool = False  # the evidence events are copies of one statement: one of them answers
 
 
 def _event(event_id: str, at: datetime, content: str, session_id: str, project: str) -> Event:
@@ -206,9 +211,11 @@ def _turn(rng: random.Random, statement: str) -> str:
     return " ".join(sentences)
 
 
-def _found(hits: list[str], evidence: tuple[str, ...], k: int) -> float:
-    """The share of `evidence` among the first `k` of `hits` (evidence recall@k)."""
-    return sum(event_id in hits[:k] for event_id in evidence) / len(evidence)
+def _found(hits: list[str], question: Question, k: int) -> float:
+    """The share of the question's evidence among the first `k` of `hits` (evidence recall@k); 1 or 0
+    for a question any copy answers."""
+    found = sum(event_id in hits[:k] for event_id in question.evidence_ids)
+    return float(found > 0) if question.any_copy else found / len(question.evidence_ids)
 
 
 def _mrr(hits: list[str], evidence: tuple[str, ...]) -> float:
@@ -229,20 +236,24 @@ def _figures(rankings: list[list[str]], questions: list[Question]) -> Figures:
     pairs = list(zip(rankings, questions, strict=True))
     count = len(pairs)
     return Figures(
-        sum(_found(hits, q.evidence_ids, 5) for hits, q in pairs) / count,
-        sum(_found(hits, q.evidence_ids, 10) for hits, q in pairs) / count,
+        sum(_found(hits, q, 5) for hits, q in pairs) / count,
+        sum(_found(hits, q, 10) for hits, q in pairs) / count,
         sum(_mrr(hits, q.evidence_ids) for hits, q in pairs) / count,
     )
 
 
-def _bound(vector: list[str], text: list[str], evidence: tuple[str, ...]) -> list[str]:
+def _bound(vector: list[str], text: list[str], question: Question) -> list[str]:
     """The better of the two branches' rankings for this question (what a perfect choice between them
     reaches): the one finding more evidence in its top 5, then top 10."""
-    return max(text, vector, key=lambda hits: (_found(hits, evidence, 5), _found(hits, evidence, 10)))
+    return max(text, vector, key=lambda hits: (_found(hits, question, 5), _found(hits, question, 10)))
 
 
 def load_history(name: str, sessions: int) -> tuple[list[Event], list[Question]]:
     """The events and questions of history `name` (`HISTORIES`)."""
+    if name == "sample":
+        events = parse_event_file(BUNDLED_FILE, BUNDLED_START).events
+        asked = sample_questions.evidence(events)
+        return events, [Question(text, kind, None, ids, any_copy=True) for text, kind, ids in asked]
     if name in ("conversation", "echoed"):
         wording = "echoed" if name == "echoed" else "paraphrased"
         events, asked = conversation_history.history(sessions=max(8, sessions // 3), wording=wording)
@@ -272,7 +283,8 @@ def run(
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
         by_id = {event.id: event for event in stored}
         query_vectors = [embeddings.embed_query(question.text) for question in questions]
-        for scoped in (False, True):
+        # The sample history's questions have no scope: the assistant recalls over everything.
+        for scoped in (False, True) if any(question.scope for question in questions) else (False,):
             found: dict[str, list[list[str]]] = {"exact cosine": [], **{mode: [] for mode in MODES}}
             for question, vector in zip(questions, query_vectors, strict=True):
                 scope = question.scope if scoped else None
@@ -284,10 +296,14 @@ def run(
                     found[mode].append([hit.event_id for hit in hits])
                 query = np.asarray(vector.embedding, dtype=np.float32)
                 order = np.argsort(-(matrix @ (query / np.linalg.norm(query))), kind="stable")
-                in_scope = [ids[i] for i in order if not scoped or _within(by_id[ids[i]], question.scope)]
+                in_scope = [
+                    ids[i]
+                    for i in order
+                    if question.scope is None or not scoped or _within(by_id[ids[i]], question.scope)
+                ]
                 found["exact cosine"].append(in_scope[:10])
             found["either (bound)"] = [
-                _bound(vector, text, question.evidence_ids)
+                _bound(vector, text, question)
                 for vector, text, question in zip(found["vector"], found["text"], questions, strict=True)
             ]
             kinds = ["all", *sorted({question.kind for question in questions})]
