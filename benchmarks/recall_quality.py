@@ -16,8 +16,9 @@ and MRR (mean reciprocal rank of the evidence, 0 beyond the top 10). `either (bo
 question, the better of the vector and text ranks: what a perfect fusion of the two branches could
 reach, so hybrid's headroom is visible. Histories (`HISTORIES`): `facts` (one statement per event),
 `turns` (each statement among two or three unrelated asides, as a conversation's turn says more than
-the answer), `conversation` (two friends' chat, `conversation_history.py`) and `echoed` (the same chat,
-its questions in the evidence's words, where words are the stronger clue).
+the answer), `conversation` (two friends' chat, `conversation_history.py`), `echoed` (the same chat,
+its questions in the evidence's words, where words are the stronger clue) and `sample` (the demo's
+history, asked as the assistant asks, unscoped: `sample_questions.py`).
 """
 
 from __future__ import annotations
