@@ -130,6 +130,9 @@ HISTORIES = {
     "echoed": "the same chat, its questions worded with the evidence's words",
     "sample": "the demo's sample history, asked as the assistant asks (benchmarks/sample_questions.py)",
 }
+# The histories of benchmarks/conversation_history.py: their turns have a speaker, so each embedding
+# context is measured on them.
+CHATS = ("conversation", "echoed")
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,7 @@ def load_history(name: str, sessions: int) -> tuple[list[Event], list[Question]]
         events = parse_event_file(BUNDLED_FILE, BUNDLED_START).events
         asked = sample_questions.evidence(events)
         return events, [Question(text, kind, None, ids, any_copy=True) for text, kind, ids in asked]
-    if name in ("conversation", "echoed"):
+    if name in CHATS:
         wording = "echoed" if name == "echoed" else "paraphrased"
         events, asked = conversation_history.history(sessions=max(8, sessions // 3), wording=wording)
         return events, [
@@ -297,11 +300,7 @@ def run(
                     found[mode].append([hit.event_id for hit in hits])
                 query = np.asarray(vector.embedding, dtype=np.float32)
                 order = np.argsort(-(matrix @ (query / np.linalg.norm(query))), kind="stable")
-                in_scope = [
-                    ids[i]
-                    for i in order
-                    if question.scope is None or not scoped or _within(by_id[ids[i]], question.scope)
-                ]
+                in_scope = [ids[i] for i in order if scope is None or _within(by_id[ids[i]], scope)]
                 found["exact cosine"].append(in_scope[:10])
             found["either (bound)"] = [
                 _bound(vector, text, question)
@@ -352,7 +351,7 @@ def main() -> None:
         private_stack(Path(home), args.models_dir) as (database_url, embeddings_url, _reasoning),
     ):
         for name in chosen:
-            for context in contexts if name in ("conversation", "echoed") else contexts[:1]:
+            for context in contexts if name in CHATS else contexts[:1]:
                 for mode, scope, kind, f in run(database_url, embeddings_url, name, args.sessions, context):
                     print(f"{name:12} {context:12} {mode:14} {scope:6} {kind:8} {f.at5:8.3f} {f.at10:9.3f} "
                           f"{f.mrr:6.3f}", flush=True)  # fmt: skip

@@ -284,13 +284,13 @@ def run_recall(
     return with_replies(candidates, replies, request.k)
 
 
-def hybrid_hits(rows: Sequence[dict[str, Any]], question: str, candidates: int) -> list[RecallHit]:
-    """Hybrid's candidate rows (each branch's best `candidates`) as hits, best first by their fused
+def hybrid_hits(rows: Sequence[dict[str, Any]], question: str, branch_limit: int) -> list[RecallHit]:
+    """Hybrid's candidate rows (each branch's best `branch_limit`) as hits, best first by their fused
     score (`fusion.fused`), those that happened in the period `question` names (if any) lifted by
     `DATE_BOOST`."""
     vector = {row["event_id"]: row["vector_score"] for row in rows if row["vector_score"] is not None}
     text = {row["event_id"]: row["text_score"] for row in rows if row["text_score"] is not None}
-    scores = fused(vector, text, candidates)
+    scores = fused(vector, text, branch_limit)
     period = named_period(question)
     if period is not None:
         for row in rows:
