@@ -271,6 +271,28 @@ def test_hybrid_finds_an_exact_error_code_that_vectors_rank_low(store: MemorySto
         store.recall(query, MODEL, DIM, mode="hybrid")
 
 
+def test_hybrid_scores_words_of_vector_candidates_beyond_the_word_branchs_best(store: MemoryStore) -> None:
+    """Sixty shorter talks tie above the answers in words, so the word branch's best 50 hold none of
+    the twenty answers; meaning ranks the answers first. Each answer still counts its words (user,
+    review), so answers fill the top ten, not talks that only words found."""
+    question = "What does the user like for code review?"
+    talks = [make_event(i, "Talked with the user about reviewing pull requests.") for i in range(60)]
+    answer = "User prefers one reviewer when reviewing pull requests."
+    answers = [make_event(100 + i, answer) for i in range(20)]
+    answer_ids = {event.id for event in answers}
+    rows = embed([*talks, *answers])
+    query = np.asarray(rows[0].embedding) + 5.0  # every answer's vector: meaning ranks them first
+    rows = [dataclasses.replace(row, embedding=query) if row.event_id in answer_ids else row for row in rows]
+    store.upsert_events([*talks, *answers])
+    store.write_embeddings(rows)
+    store.ensure_vector_index(DIM)
+
+    words = store.recall(None, MODEL, DIM, k=50, query_text=question, mode="text")
+    assert {hit.event_id for hit in words} == {talk.id for talk in talks[:50]}
+    hits = store.recall(query, MODEL, DIM, k=10, query_text=question, mode="hybrid")
+    assert {hit.event_id for hit in hits} <= answer_ids, [hit.content for hit in hits]
+
+
 def test_hybrid_brings_the_reply_after_a_question_it_finds(store: MemoryStore) -> None:
     """The answer is in the turn after the one that asks; neither branch finds it (no word of the query,
     the farthest vector): lifted by its question, it comes right after it. A turn of another session

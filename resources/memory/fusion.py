@@ -9,11 +9,13 @@ words, or only generic small talk in meaning) weighs less.
 The scales differ because the scores do. A word score of 0 means no word in common, so word scores are
 shares of the best one: an event that holds only a word many events share stays near 0. Cosine
 similarity has no such zero, so vector scores are mapped by their distribution (the mean three standard
-deviations either side maps to 0..1). An event the word branch did not find gets 0 from it; one beyond
-the vector branch's candidates gets the last of them, not 0: meaning has not judged it. Both replaced a
-rule that mapped word scores by their distribution too and gave 0 beyond the vector candidates: events
-holding only common words sat near the middle of the word scale and outranked one whose rare words the
-question repeats (a question's second turn of evidence, on the echoed conversation history).
+deviations either side maps to 0..1). An event beyond the vector branch's candidates gets the last of
+them, not 0: meaning has not judged it. These two replaced a rule that mapped word scores by their
+distribution too and gave 0 beyond the vector candidates: events holding only common words sat near the
+middle of the word scale and outranked one whose rare words the question repeats (a question's second
+turn of evidence, on the echoed conversation history). The word branch judges every candidate: a vector
+candidate beyond its best carries its word score too (`recall._HYBRID_CANDIDATES`), so copies of one
+statement that the word branch's limit cut apart score alike, and 0 from it means no query word.
 
 Why not reciprocal-rank fusion with equal weights (what hybrid did before): ranks throw away how far
 ahead a branch's best hit is; on conversations embedded without their speaker the word branch was the

@@ -136,16 +136,19 @@ ORDER BY t.rank LIMIT %(k)s"""
 # untouched. At 0.5 a candidate of that period still needs words or meaning of the question to rank.
 DATE_BOOST = 0.5
 
-# Hybrid's candidates: each branch's best `n` with both scores (NULL where a branch did not find it);
-# `fusion.py` ranks them (`hybrid_hits`).
+# Hybrid's candidates: each branch's best `n` with both scores; `fusion.py` ranks them (`hybrid_hits`).
+# A vector candidate beyond the word branch's best `n` still gets its word score (`scored` holds every
+# event with a selective query word): with many events tied in words, a cut at `n` would otherwise
+# give copies of one statement different scores (docs/benchmarks.md). NULL: no query word in it.
 _HYBRID_CANDIDATES = """WITH vec AS (
     SELECT event_id, (1 - distance)::float8 AS score,
            row_number() OVER (ORDER BY distance, event_id)::int AS rank
     FROM ({nearest}) AS n
 ), {words}
-SELECT coalesce(v.event_id, t.event_id) AS event_id, v.score AS vector_score, t.r::float8 AS text_score,
-       {columns}, v.rank AS vector_rank, t.rank AS text_rank
+SELECT coalesce(v.event_id, t.event_id) AS event_id, v.score AS vector_score,
+       coalesce(t.r, s.r)::float8 AS text_score, {columns}, v.rank AS vector_rank, t.rank AS text_rank
 FROM vec AS v FULL OUTER JOIN txt AS t ON t.event_id = v.event_id
+LEFT JOIN scored AS s ON t.event_id IS NULL AND s.id = v.event_id
 JOIN {events} AS e ON e.id = coalesce(v.event_id, t.event_id)"""
 
 
