@@ -290,7 +290,7 @@ def test_hybrid_scores_words_of_vector_candidates_beyond_the_word_branchs_best(s
     words = store.recall(None, MODEL, DIM, k=50, query_text=question, mode="text")
     assert {hit.event_id for hit in words} == {talk.id for talk in talks[:50]}
     hits = store.recall(query, MODEL, DIM, k=10, query_text=question, mode="hybrid")
-    assert {hit.event_id for hit in hits} <= answer_ids, [hit.content for hit in hits]
+    assert len(hits) == 10 and {hit.event_id for hit in hits} <= answer_ids, [hit.content for hit in hits]
 
 
 def test_hybrid_brings_the_reply_after_a_question_it_finds(store: MemoryStore) -> None:

@@ -139,7 +139,8 @@ DATE_BOOST = 0.5
 # Hybrid's candidates: each branch's best `n` with both scores; `fusion.py` ranks them (`hybrid_hits`).
 # A vector candidate beyond the word branch's best `n` still gets its word score (`scored` holds every
 # event with a selective query word): with many events tied in words, a cut at `n` would otherwise
-# give copies of one statement different scores (docs/benchmarks.md). NULL: no query word in it.
+# give copies of one statement different scores (docs/benchmarks.md). A NULL text score: no selective
+# query word in it; a NULL vector score: beyond the vector branch's best `n`.
 _HYBRID_CANDIDATES = """WITH vec AS (
     SELECT event_id, (1 - distance)::float8 AS score,
            row_number() OVER (ORDER BY distance, event_id)::int AS rank
