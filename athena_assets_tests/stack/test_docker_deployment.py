@@ -35,6 +35,7 @@ from psycopg import sql
 
 from athena_assets.api.instance import EVENT_BATCH_ENV, EVENT_BATCH_SIZE
 from athena_assets_tests.helpers import REPO, StackHandle
+from resources.memory.store import INDEX_BUILD_MEMORY
 from resources.models.manifest import load_manifest, models_for_profile, package_modules
 from resources.settings import Settings
 from resources.stack.dagster_event_log import BatchedPostgresEventLogStorage, dagster_storage_yaml
@@ -229,6 +230,19 @@ def test_start_order_waits_for_health(services: dict[str, Any]) -> None:
         for needed, how in needs.items():
             assert how["condition"] == "service_healthy", (name, needed)
             assert "healthcheck" in services[needed]
+
+
+def test_postgres_shared_memory_holds_a_parallel_index_build(services: dict[str, Any]) -> None:
+    # pgvector builds an HNSW index in parallel in a shared memory segment as large as the build's
+    # maintenance_work_mem; in Docker's default 64 MB /dev/shm the first backfill's index build fails.
+    assert _bytes(str(services["postgres"]["shm_size"])) > _bytes(INDEX_BUILD_MEMORY)
+
+
+def _bytes(size: str) -> int:
+    """Bytes of a size as Compose and PostgreSQL write it ("1gb", "512MB", "1073741824")."""
+    found = re.fullmatch(r"(\d+)([kmg]?)b?", size.lower())
+    assert found, size
+    return int(found[1]) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[found[2]]
 
 
 def test_project_services_pass_only_variables_that_settings_reads(services: dict[str, Any]) -> None:
