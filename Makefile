@@ -40,7 +40,7 @@ lint: install
 # Runs launched from the UI write their events in batches, as the CLI's do (docs/deploy.md).
 dev: install
 	$(BIN)/athena stack up
-	DAGSTER_HOME="$${DAGSTER_HOME:-$${ATHENA_HOME:-$$HOME/.athena}/dagster}" DAGSTER_EVENT_BATCH_SIZE=500 \
+	DAGSTER_HOME="$${DAGSTER_HOME:-$${ATHENA_HOME:-$$HOME/.athena}/dagster}" DAGSTER_EVENT_BATCH_SIZE=10000 \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 stack-down:

@@ -30,8 +30,10 @@ POOL_RECYCLE_S = 3600
 POOL_MAX_OVERFLOW = 20
 # A range run writes a materialisation per partition; Dagster writes such events in batches of this
 # many when DAGSTER_EVENT_BATCH_SIZE is set (one INSERT and one transaction per batch instead of each).
+# A batch covers 27 years of days, so a step's materialisations go in one write (measured on 2,700
+# days: the events step 1.53 s with batches of 500, 1.45 s with one batch).
 EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
-EVENT_BATCH_SIZE = 500
+EVENT_BATCH_SIZE = 10_000
 
 # The console shows the run's own log lines (progress, counts), not every engine event.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
