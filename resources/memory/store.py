@@ -64,10 +64,6 @@ class MemoryStore(StoreAccounting):
             # pgvector builds the graph several times faster while it fits in maintenance_work_mem
             # (64 MB by default: about 30,000 vectors of 384 dimensions).
             conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-            # PostgreSQL gives a build parallel workers only for tables over 8 MB (about 5,000 vectors of
-            # 384 dimensions); a backfill's first load is often smaller and waits for its index with a
-            # core idle (3,500 vectors: 1.0 s on one core, 0.65 s with the workers).
-            conn.execute("SET LOCAL min_parallel_table_scan_size = 0")
             conn.execute(vector_index_statement(self.schema_name, dimension))
             # Without statistics a fresh load looks empty, and a scoped recall probes every vector's
             # event (measured at 100,000 vectors: 221 ms for one session, 31 ms once analysed) until
