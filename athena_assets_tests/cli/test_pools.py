@@ -58,7 +58,9 @@ def _launch_while_held(
     try:
         deadline = time.monotonic() + WAIT_S
         while len(storage.get_concurrency_info(pool).pending_run_ids - {holder}) < len(commands):
-            assert all(launch.poll() is None for launch in launches), "a launch ended while the slot was held"
+            ended = [launch for launch in launches if launch.poll() is not None]
+            outputs = [launch.communicate()[0] for launch in ended]
+            assert not ended, f"a launch ended while the slot was held: {outputs}"
             assert time.monotonic() < deadline, f"the launches never queued for the {pool} pool"
             time.sleep(0.05)
         # Every launch is queued for the pool: none has started the step that needs it.
